@@ -1,0 +1,1 @@
+//! `coil-gc-derive`: `#[derive(Trace)]` for coil-gc (not built yet).

@@ -1,0 +1,1 @@
+//! `coil-gc`: the generational cycle collector, `Trace` and the `Collector` API (not built yet).

@@ -1,0 +1,1 @@
+//! `coil-heap`: CPython's arena/pool/block small-object allocator (work in progress).

@@ -1,0 +1,1 @@
+//! `coil-procs`: processes, pipes, queues and pools across processes (not built yet).

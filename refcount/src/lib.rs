@@ -1,0 +1,1 @@
+//! `coil-refcount`: counted references with weak callbacks, immortal objects and iterative destruction (not built yet).
