@@ -1,1 +1,10 @@
-//! `coil-shm`: named and anonymous shared memory, shared values, rings (not built yet).
+//! `coil-shm`: shared memory between processes.
+#![doc(test(attr(deny(warnings))))]
+
+mod error;
+pub mod segment;
+mod sys;
+pub mod tracker;
+
+pub use error::{Errno, Error, Result};
+pub use segment::{MAX_NAME_LEN, SharedMemory, ShmOptions, unlink, validate_name};

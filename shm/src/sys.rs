@@ -1,0 +1,151 @@
+//! The operating-system layer: every raw system call of the crate goes through here.
+//!
+//! Invariants and contracts:
+//!
+//! 1. Futex words are `AtomicU32`s that live in shared mappings. The futex calls
+//!    use `FUTEX_WAIT`/`FUTEX_WAKE` *without* `FUTEX_PRIVATE_FLAG`, so the kernel
+//!    keys them by the physical page and a waiter in one process is woken by a
+//!    waker in another even though each maps the page at its own address.
+//! 2. `my_pid` caches `getpid()` in a process-global atomic that a
+//!    `pthread_atfork` child handler resets, so a forked child never reports its
+//!    parent's pid.
+//! 3. `pid_alive` treats a zombie (killed but not yet reaped) as dead, because a
+//!    zombie will never finish a ring operation; a pid that was reused by an
+//!    unrelated process reads as alive (a limit shared with every pid-based
+//!    scheme, written down in the ring docs).
+
+#![allow(dead_code)] // Used by the rings and locks that follow.
+
+use std::{
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    sync::{
+        Once,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use nix::errno::Errno;
+
+static PID: AtomicU32 = AtomicU32::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn reset_pid_in_child() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// The calling process's pid, cached; correct in forked children.
+pub(crate) fn my_pid() -> u32 {
+    let p = PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    ATFORK.call_once(|| {
+        // SAFETY: registering a handler that only stores to an atomic, which is
+        // async-signal-safe and valid in a freshly forked child.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(reset_pid_in_child));
+        }
+    });
+    let p = std::process::id();
+    PID.store(p, Ordering::Relaxed);
+    p
+}
+
+/// Whether `pid` names a live process that is not a zombie.
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    if pid == my_pid() {
+        return true;
+    }
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    if r != 0 && Errno::last() == Errno::ESRCH {
+        return false;
+    }
+    // Exists (or exists but belongs to someone else: EPERM). Rule out zombies.
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state letter follows the last ')' (the command may contain ')').
+            match stat.iter().rposition(|&b| b == b')') {
+                Some(i) => !matches!(stat.get(i + 2), Some(b'Z') | Some(b'X')),
+                None => true,
+            }
+        }
+        Err(_) => r == 0 || Errno::last() == Errno::EPERM,
+    }
+}
+
+/// Sleep while `*word == expected`, at most `timeout`. Spurious returns happen;
+/// callers loop.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts;
+    let tsp = match timeout {
+        Some(d) => {
+            ts = libc::timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            };
+            &ts as *const libc::timespec
+        }
+        None => std::ptr::null(),
+    };
+    // SAFETY: `word` is a valid, aligned u32 for the duration of the call; the
+    // kernel only reads it. A relative timeout pointer is valid or null.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            tsp,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wake up to `n` waiters sleeping on `word`, in any process.
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
+    // SAFETY: `word` is a valid, aligned u32; FUTEX_WAKE does not touch memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            n.min(i32::MAX as u32) as libc::c_int,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// An anonymous memory file (`memfd_create`), shared with forked children
+/// through a `MAP_SHARED` mapping.
+pub(crate) fn memfd(len: usize) -> Result<OwnedFd, Errno> {
+    // SAFETY: the name is a valid NUL-terminated string; the returned fd is
+    // checked before being wrapped.
+    let fd = unsafe { libc::memfd_create(c"coil-shm-anonymous".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::unistd::ftruncate(&fd, len as libc::off_t)?;
+    Ok(fd)
+}
+
+/// The size of the object behind `fd`.
+pub(crate) fn fd_len(fd: &OwnedFd) -> Result<usize, Errno> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    Ok(st.st_size as usize)
+}
+
+/// The permission bits of the object behind `fd`.
+pub(crate) fn fd_mode(fd: &OwnedFd) -> Result<u32, Errno> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    Ok(st.st_mode & 0o7777)
+}
