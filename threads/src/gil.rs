@@ -1,0 +1,1131 @@
+//! The global interpreter lock: CPython's "new GIL" (switch interval, drop
+//! requests, forced switching), with a single-CAS fast path.
+//!
+//! # State word
+//!
+//! One `AtomicU32`, alone on its cache line (`CachePadded`), holds three bits:
+//!
+//! ```text
+//!   bit 0  LOCKED  a thread holds the GIL
+//!   bit 1  QUEUED  the waiter queue is non-empty (only changed under `queue`)
+//!   bit 2  DROP    a waiter asks the holder to drop at its next checkpoint
+//! ```
+//!
+//! - Uncontended acquire is one CAS `0 -> LOCKED`; uncontended release is one
+//!   CAS `LOCKED -> 0`. Any other bit makes the CAS fail and sends the caller
+//!   to the slow path, which takes the `queue` mutex.
+//! - `checkpoint()` is one relaxed load testing `DROP`.
+//!
+//! # Invariants
+//!
+//! 1. `QUEUED` is set iff `queue` is non-empty; both change only while the
+//!    `queue` mutex is held.
+//! 2. A waiter enqueues itself only after a CAS that saw `LOCKED` set and set
+//!    `QUEUED`, under the mutex. From then on the holder's fast release fails,
+//!    so the holder's slow release (under the same mutex) sees the waiter: no
+//!    wake-up is lost.
+//! 3. Release with waiters hands the GIL over directly: `LOCKED` stays set,
+//!    the first waiter is popped and its `granted` flag set under the mutex,
+//!    then it is unparked. Nobody else can take the GIL in between, so the
+//!    waiter that was asked for gets it (forced switching) and the old holder
+//!    cannot take it straight back.
+//! 4. A waiter that has waited one switch interval sets `DROP`. The holder's
+//!    next `checkpoint()` sees it, hands the GIL to the head of the queue and
+//!    queues itself at the back. A hand-off clears `DROP`.
+//! 5. A waiter that gives up (timeout) removes itself under the mutex; if it
+//!    finds it was granted meanwhile, it owns the GIL and returns success.
+//! 6. The shared state of a `Gil` is never freed while `LOCKED` is set (a
+//!    `Gil` handle dropped while its GIL is locked leaks one reference), so the
+//!    raw pointer the holder keeps in the thread-local `CURRENT` stays valid
+//!    for as long as the GIL is held; `release_while` clones the `Arc` before
+//!    it releases.
+//!
+//! # Policies
+//!
+//! [`SwitchPolicy::Interval`] is CPython's: every waiter asks for a drop only
+//! after waiting a full interval. [`SwitchPolicy::IoPriority`] goes further: a
+//! thread coming back from [`GilGuard::allow_threads`] (or from any blocking
+//! primitive of this crate) was doing I/O, so it goes to the front of the
+//! queue and asks for a drop at once; CPU-bound threads still switch only
+//! every interval, so they lose no throughput.
+
+use std::{
+    cell::Cell,
+    collections::VecDeque,
+    fmt,
+    marker::PhantomData,
+    ptr,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use crossbeam_utils::CachePadded;
+
+use crate::{
+    error::{Error, Result},
+    primitive::{self, Arc, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering, Thread},
+};
+
+const LOCKED: u32 = 1;
+const QUEUED: u32 = 2;
+const DROP: u32 = 4;
+
+/// Spins before a waiter parks: well under a microsecond on these machines,
+/// against about 40 µs for a futex wake-up across CPUs.
+const SPINS: u32 = 200;
+
+/// CPython's default switch interval (`sys.getswitchinterval()`).
+pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
+
+#[cfg(not(coil_loom))]
+thread_local! {
+    static CURRENT: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+}
+#[cfg(coil_loom)]
+loom::thread_local! {
+    static CURRENT: Cell<*const Shared> = Cell::new(ptr::null());
+}
+
+fn current_ptr() -> *const Shared {
+    CURRENT.with(|c| c.get())
+}
+
+fn set_current(p: *const Shared) {
+    CURRENT.with(|c| c.set(p));
+}
+
+/// When a waiter asks the holder to drop the GIL.
+///
+/// # Examples
+///
+/// ```
+/// use coil_threads::{Gil, SwitchPolicy};
+///
+/// let gil = Gil::with_policy(SwitchPolicy::IoPriority);
+/// assert_eq!(gil.policy(), SwitchPolicy::IoPriority);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SwitchPolicy {
+    /// CPython's: a waiter asks for a drop after one switch interval.
+    #[default]
+    Interval,
+    /// A thread returning from `allow_threads` or a blocking primitive asks
+    /// at once and goes first; others wait an interval as in `Interval`.
+    IoPriority,
+}
+
+/// Counters of one GIL, as returned by [`Gil::stats`].
+///
+/// `hold_time` is only measured when timing is on ([`Gil::set_timing`]),
+/// because it costs two clock reads per acquisition.
+///
+/// # Examples
+///
+/// ```
+/// use coil_threads::Gil;
+///
+/// let gil = Gil::new();
+/// gil.with(|_g| ()).unwrap();
+/// assert_eq!(gil.stats().acquisitions, 1);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GilStats {
+    /// Successful acquisitions, fast and slow.
+    pub acquisitions: u64,
+    /// Acquisitions that had to wait (slow path).
+    pub contended: u64,
+    /// Direct hand-offs from a releasing holder to a waiter.
+    pub switches: u64,
+    /// Hand-offs made at a `checkpoint()` because of a drop request.
+    pub forced_switches: u64,
+    /// Drop requests set by waiters.
+    pub drop_requests: u64,
+    /// Total time threads spent waiting in the slow path.
+    pub wait_time: Duration,
+    /// Total time the GIL was held (only while timing is on).
+    pub hold_time: Duration,
+}
+
+struct Waiter {
+    granted: AtomicU8,
+    thread: Thread,
+}
+
+struct Stats {
+    acquisitions: AtomicU64,
+    contended: AtomicU64,
+    switches: AtomicU64,
+    forced: AtomicU64,
+    drops: AtomicU64,
+    wait_ns: AtomicU64,
+    hold_ns: AtomicU64,
+    acquired_at: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    state: CachePadded<AtomicU32>,
+    queue: Mutex<VecDeque<Arc<Waiter>>>,
+    interval_ns: AtomicU64,
+    policy: AtomicU8,
+    timing: AtomicU8,
+    epoch: Instant,
+    stats: CachePadded<Stats>,
+}
+
+/// Adds one to a counter only the GIL holder writes: a load and a store, no
+/// locked instruction.
+#[inline]
+fn bump_owned(c: &AtomicU64, by: u64) {
+    c.store(
+        c.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Shared {
+    fn new(policy: SwitchPolicy) -> Self {
+        Shared {
+            state: CachePadded::new(AtomicU32::new(0)),
+            queue: Mutex::new(VecDeque::new()),
+            interval_ns: AtomicU64::new(nanos(DEFAULT_SWITCH_INTERVAL)),
+            policy: AtomicU8::new(policy as u8),
+            timing: AtomicU8::new(0),
+            epoch: Instant::now(),
+            stats: CachePadded::new(Stats {
+                acquisitions: AtomicU64::new(0),
+                contended: AtomicU64::new(0),
+                switches: AtomicU64::new(0),
+                forced: AtomicU64::new(0),
+                drops: AtomicU64::new(0),
+                wait_ns: AtomicU64::new(0),
+                hold_ns: AtomicU64::new(0),
+                acquired_at: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn policy(&self) -> SwitchPolicy {
+        if self.policy.load(Ordering::Relaxed) == SwitchPolicy::IoPriority as u8 {
+            SwitchPolicy::IoPriority
+        } else {
+            SwitchPolicy::Interval
+        }
+    }
+
+    /// Tries the fast path once.
+    #[inline]
+    fn try_lock_fast(&self) -> bool {
+        self.state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Bookkeeping once the calling thread owns the GIL.
+    #[inline]
+    fn on_acquired(&self) {
+        bump_owned(&self.stats.acquisitions, 1);
+        if self.timing.load(Ordering::Relaxed) != 0 {
+            let now = nanos(self.epoch.elapsed());
+            self.stats.acquired_at.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Bookkeeping just before the calling thread gives the GIL up.
+    #[inline]
+    fn on_releasing(&self) {
+        if self.timing.load(Ordering::Relaxed) != 0 {
+            let now = nanos(self.epoch.elapsed());
+            let at = self.stats.acquired_at.load(Ordering::Relaxed);
+            if at != 0 && now > at {
+                bump_owned(&self.stats.hold_ns, now - at);
+            }
+        }
+    }
+
+    /// Blocks until the calling thread owns the GIL, or the deadline passes.
+    /// `io` marks a thread coming back from blocking work.
+    #[cold]
+    fn lock_slow(&self, io: bool, deadline: Option<Instant>) -> Result<()> {
+        // Spin: catches a holder that releases within a microsecond.
+        for _ in 0..SPINS {
+            let s = self.state.load(Ordering::Relaxed);
+            if s & (LOCKED | QUEUED) == 0
+                && self
+                    .state
+                    .compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return Ok(());
+            }
+            primitive::spin_loop();
+        }
+        let start = Instant::now();
+        let urgent = io && self.policy() == SwitchPolicy::IoPriority;
+        let me = Arc::new(Waiter {
+            granted: AtomicU8::new(0),
+            thread: primitive::current(),
+        });
+        {
+            let mut q = primitive::lock(&self.queue);
+            loop {
+                let s = self.state.load(Ordering::Relaxed);
+                if s & LOCKED == 0 {
+                    if self
+                        .state
+                        .compare_exchange(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let want = s | QUEUED | if urgent { DROP } else { 0 };
+                if self
+                    .state
+                    .compare_exchange(s, want, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            if urgent {
+                self.stats.drops.fetch_add(1, Ordering::Relaxed);
+                q.push_front(Arc::clone(&me));
+            } else {
+                q.push_back(Arc::clone(&me));
+            }
+        }
+        self.stats.contended.fetch_add(1, Ordering::Relaxed);
+        let mut requested = urgent;
+        let interval = Duration::from_nanos(self.interval_ns.load(Ordering::Relaxed));
+        let ask_at = start.checked_add(interval);
+        loop {
+            for _ in 0..SPINS {
+                if me.granted.load(Ordering::Acquire) != 0 {
+                    return self.waited(start);
+                }
+                primitive::spin_loop();
+            }
+            let until = match (requested, ask_at, deadline) {
+                (false, Some(a), Some(d)) => Some(a.min(d)),
+                (false, Some(a), None) => Some(a),
+                (_, _, d) => d,
+            };
+            primitive::park(until);
+            if me.granted.load(Ordering::Acquire) != 0 {
+                return self.waited(start);
+            }
+            let now = Instant::now();
+            if !requested && ask_at.is_none_or(|a| now >= a) {
+                requested = true;
+                self.state.fetch_or(DROP, Ordering::Relaxed);
+                self.stats.drops.fetch_add(1, Ordering::Relaxed);
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                let mut q = primitive::lock(&self.queue);
+                if me.granted.load(Ordering::Acquire) != 0 {
+                    drop(q);
+                    return self.waited(start);
+                }
+                q.retain(|w| !Arc::ptr_eq(w, &me));
+                if q.is_empty() {
+                    self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                }
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    fn waited(&self, start: Instant) -> Result<()> {
+        bump_owned(&self.stats.wait_ns, nanos(start.elapsed()));
+        Ok(())
+    }
+
+    /// Releases the GIL held by the calling thread.
+    #[inline]
+    fn unlock(&self) {
+        self.on_releasing();
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_slow(false);
+        }
+    }
+
+    /// Hands the GIL to the first waiter, or releases it if there is none.
+    /// Returns whether a hand-off happened.
+    #[cold]
+    fn unlock_slow(&self, forced: bool) -> bool {
+        let mut q = primitive::lock(&self.queue);
+        match q.pop_front() {
+            Some(w) => {
+                let clear = if q.is_empty() { QUEUED | DROP } else { DROP };
+                self.state.fetch_and(!clear, Ordering::Relaxed);
+                bump_owned(&self.stats.switches, 1);
+                if forced {
+                    bump_owned(&self.stats.forced, 1);
+                }
+                w.granted.store(1, Ordering::Release);
+                drop(q);
+                w.thread.unpark();
+                true
+            }
+            None => {
+                self.state.fetch_and(!(LOCKED | DROP), Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// The holder honours a drop request: hand over, then queue again.
+    #[cold]
+    fn yield_slow(&self) {
+        self.on_releasing();
+        if !self.unlock_slow(true) {
+            // Nobody waits any more: the request is stale and was cleared.
+            self.on_acquired_again();
+            return;
+        }
+        // Cannot time out without a deadline.
+        let _ = self.lock_slow(false, None);
+        self.on_acquired_again();
+    }
+
+    /// Like `on_acquired`, for a re-acquisition that is not counted anew
+    /// unless a switch happened.
+    fn on_acquired_again(&self) {
+        self.on_acquired();
+    }
+}
+
+/// A global interpreter lock.
+///
+/// Cloning a `Gil` gives another handle to the same lock. Several
+/// independent GILs may exist (one per interpreter); [`Gil::global`] is the
+/// process-wide default.
+///
+/// # Examples
+///
+/// ```
+/// use coil_threads::Gil;
+///
+/// let gil = Gil::new();
+/// let mut g = gil.acquire().unwrap();
+/// g.checkpoint(); // a "bytecode boundary": cheap unless a waiter asked
+/// let n = g.allow_threads(|| 6 * 7); // released around blocking work
+/// assert_eq!(n, 42);
+/// drop(g);
+/// ```
+#[derive(Clone)]
+pub struct Gil {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Gil {
+    fn drop(&mut self) {
+        // Invariant 6: never free the shared state while the GIL is locked.
+        if self.shared.state.load(Ordering::Acquire) & LOCKED != 0 {
+            std::mem::forget(Arc::clone(&self.shared));
+        }
+    }
+}
+
+impl fmt::Debug for Gil {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gil")
+            .field("locked", &self.is_locked())
+            .field("policy", &self.policy())
+            .field("switch_interval", &self.switch_interval())
+            .finish()
+    }
+}
+
+impl Default for Gil {
+    fn default() -> Self {
+        Gil::new()
+    }
+}
+
+impl PartialEq for Gil {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Gil {}
+
+impl Gil {
+    /// A new, unlocked GIL with CPython's policy and a 5 ms switch interval.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// assert!(!gil.is_locked());
+    /// ```
+    pub fn new() -> Self {
+        Gil::with_policy(SwitchPolicy::Interval)
+    }
+
+    /// A new, unlocked GIL with the given switch policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_threads::{Gil, SwitchPolicy};
+    /// let gil = Gil::with_policy(SwitchPolicy::IoPriority);
+    /// assert_eq!(gil.policy(), SwitchPolicy::IoPriority);
+    /// ```
+    pub fn with_policy(policy: SwitchPolicy) -> Self {
+        Gil {
+            shared: Arc::new(Shared::new(policy)),
+        }
+    }
+
+    /// The process-wide default GIL, created on first use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_threads::Gil;
+    /// assert_eq!(Gil::global(), Gil::global());
+    /// ```
+    pub fn global() -> &'static Gil {
+        static GLOBAL: OnceLock<Gil> = OnceLock::new();
+        GLOBAL.get_or_init(Gil::new)
+    }
+
+    /// Acquires the GIL, blocking until it is handed over.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyHeld`] if the calling thread already holds a GIL (this
+    /// one or another): acquiring again would deadlock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_threads::{Error, Gil};
+    /// let gil = Gil::new();
+    /// let g = gil.acquire().unwrap();
+    /// assert_eq!(gil.acquire().err(), Some(Error::AlreadyHeld));
+    /// drop(g);
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> Result<GilGuard<'_>> {
+        if !current_ptr().is_null() {
+            return Err(Error::AlreadyHeld);
+        }
+        let s = &*self.shared;
+        if !s.try_lock_fast() {
+            s.lock_slow(false, None)?;
+        }
+        Ok(self.enter())
+    }
+
+    /// Acquires the GIL if nobody holds it, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if another thread holds it; [`Error::AlreadyHeld`]
+    /// if the calling thread holds a GIL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// assert!(gil.try_acquire().is_ok());
+    /// ```
+    pub fn try_acquire(&self) -> Result<GilGuard<'_>> {
+        if !current_ptr().is_null() {
+            return Err(Error::AlreadyHeld);
+        }
+        if self.shared.try_lock_fast() {
+            Ok(self.enter())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Acquires the GIL, giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if it was not handed over in time;
+    /// [`Error::AlreadyHeld`] if the calling thread holds a GIL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gil = coil_threads::Gil::new();
+    /// let g = gil.acquire_timeout(Duration::from_millis(10)).unwrap();
+    /// drop(g);
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<GilGuard<'_>> {
+        if !current_ptr().is_null() {
+            return Err(Error::AlreadyHeld);
+        }
+        let s = &*self.shared;
+        if !s.try_lock_fast() {
+            s.lock_slow(false, primitive::deadline(Some(timeout)))?;
+        }
+        Ok(self.enter())
+    }
+
+    #[inline]
+    fn enter(&self) -> GilGuard<'_> {
+        let s = &*self.shared;
+        set_current(s as *const Shared);
+        s.on_acquired();
+        GilGuard {
+            shared: s,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `f` holding the GIL (acquire, call, release).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyHeld`] if the calling thread holds a GIL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let v = gil.with(|g| { g.checkpoint(); 7 }).unwrap();
+    /// assert_eq!(v, 7);
+    /// ```
+    pub fn with<R>(&self, f: impl FnOnce(&mut GilGuard<'_>) -> R) -> Result<R> {
+        let mut g = self.acquire()?;
+        Ok(f(&mut g))
+    }
+
+    /// Whether some thread holds this GIL right now (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let g = gil.acquire().unwrap();
+    /// assert!(gil.is_locked());
+    /// drop(g);
+    /// assert!(!gil.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.shared.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+
+    /// Whether the calling thread holds this GIL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// assert!(!gil.is_held_by_current());
+    /// gil.with(|_| assert!(gil.is_held_by_current())).unwrap();
+    /// ```
+    pub fn is_held_by_current(&self) -> bool {
+        ptr::eq(current_ptr(), &*self.shared)
+    }
+
+    /// The switch interval (`sys.getswitchinterval()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(coil_threads::Gil::new().switch_interval(), Duration::from_millis(5));
+    /// ```
+    pub fn switch_interval(&self) -> Duration {
+        Duration::from_nanos(self.shared.interval_ns.load(Ordering::Relaxed))
+    }
+
+    /// Sets the switch interval (`sys.setswitchinterval()`); waits already
+    /// under way keep the interval they started with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a zero interval (CPython's
+    /// `ValueError: switch interval must be strictly positive`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gil = coil_threads::Gil::new();
+    /// gil.set_switch_interval(Duration::from_millis(1)).unwrap();
+    /// assert_eq!(gil.switch_interval(), Duration::from_millis(1));
+    /// assert!(gil.set_switch_interval(Duration::ZERO).is_err());
+    /// ```
+    pub fn set_switch_interval(&self, interval: Duration) -> Result<()> {
+        if interval.is_zero() {
+            return Err(Error::InvalidArgument);
+        }
+        self.shared
+            .interval_ns
+            .store(nanos(interval), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The switch policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_threads::{Gil, SwitchPolicy};
+    /// assert_eq!(Gil::new().policy(), SwitchPolicy::Interval);
+    /// ```
+    pub fn policy(&self) -> SwitchPolicy {
+        self.shared.policy()
+    }
+
+    /// Changes the switch policy; it applies to waits that start afterwards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_threads::{Gil, SwitchPolicy};
+    /// let gil = Gil::new();
+    /// gil.set_policy(SwitchPolicy::IoPriority);
+    /// assert_eq!(gil.policy(), SwitchPolicy::IoPriority);
+    /// ```
+    pub fn set_policy(&self, policy: SwitchPolicy) {
+        self.shared.policy.store(policy as u8, Ordering::Relaxed);
+    }
+
+    /// Turns hold-time measurement on or off (two clock reads per
+    /// acquisition while on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// gil.set_timing(true);
+    /// gil.with(|_| std::thread::sleep(std::time::Duration::from_millis(1))).unwrap();
+    /// assert!(gil.stats().hold_time > std::time::Duration::ZERO);
+    /// ```
+    pub fn set_timing(&self, on: bool) {
+        self.shared.timing.store(u8::from(on), Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters. Counters written by the holder may lag
+    /// by a few events when read by another thread while the GIL is busy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// assert_eq!(gil.stats().switches, 0);
+    /// ```
+    pub fn stats(&self) -> GilStats {
+        let s = &self.shared.stats;
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        GilStats {
+            acquisitions: r(&s.acquisitions),
+            contended: r(&s.contended),
+            switches: r(&s.switches),
+            forced_switches: r(&s.forced),
+            drop_requests: r(&s.drops),
+            wait_time: Duration::from_nanos(r(&s.wait_ns)),
+            hold_time: Duration::from_nanos(r(&s.hold_ns)),
+        }
+    }
+}
+
+/// Proof that the calling thread holds a GIL; releases it when dropped.
+///
+/// A `GilGuard` cannot leave its thread (`!Send`). Functions that need the
+/// GIL take a [`GilToken`] (from [`GilGuard::token`]) or `&GilGuard`.
+///
+/// # Examples
+///
+/// ```
+/// use coil_threads::{Gil, GilToken};
+///
+/// fn needs_gil(_py: GilToken<'_>) -> u32 { 1 }
+///
+/// let gil = Gil::new();
+/// let g = gil.acquire().unwrap();
+/// assert_eq!(needs_gil(g.token()), 1);
+/// ```
+pub struct GilGuard<'g> {
+    shared: &'g Shared,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl fmt::Debug for GilGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GilGuard")
+    }
+}
+
+impl Drop for GilGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        set_current(ptr::null());
+        self.shared.unlock();
+    }
+}
+
+/// Re-acquires the GIL when `allow_threads` ends, also on unwinding.
+struct Reacquire<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for Reacquire<'_> {
+    fn drop(&mut self) {
+        let s = self.shared;
+        if !s.try_lock_fast() {
+            // Cannot time out without a deadline.
+            let _ = s.lock_slow(true, None);
+        }
+        set_current(s as *const Shared);
+        s.on_acquired();
+    }
+}
+
+impl<'g> GilGuard<'g> {
+    /// A "bytecode boundary": if a waiter has asked for the GIL, hand it
+    /// over and queue for it again; otherwise one relaxed load.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let mut g = gil.acquire().unwrap();
+    /// for _ in 0..1000 { g.checkpoint(); }
+    /// ```
+    #[inline]
+    pub fn checkpoint(&mut self) {
+        if self.shared.state.load(Ordering::Relaxed) & DROP != 0 {
+            self.shared.yield_slow();
+        }
+    }
+
+    /// Whether a waiter has asked the holder to drop the GIL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let g = gil.acquire().unwrap();
+    /// assert!(!g.drop_requested());
+    /// ```
+    #[inline]
+    pub fn drop_requested(&self) -> bool {
+        self.shared.state.load(Ordering::Relaxed) & DROP != 0
+    }
+
+    /// Releases the GIL, runs `f` (blocking work, I/O), and re-acquires it
+    /// (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`). The GIL is
+    /// re-acquired even if `f` panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let mut g = gil.acquire().unwrap();
+    /// let other = std::thread::scope(|s| {
+    ///     g.allow_threads(|| s.spawn(|| gil.with(|_| 5).unwrap()).join().unwrap())
+    /// });
+    /// assert_eq!(other, 5);
+    /// ```
+    pub fn allow_threads<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let s = self.shared;
+        s.on_releasing();
+        set_current(ptr::null());
+        s.unlock_raw();
+        let _back = Reacquire { shared: s };
+        f()
+    }
+
+    /// A copyable token proving the GIL is held, for APIs that require it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let g = gil.acquire().unwrap();
+    /// let t = g.token();
+    /// assert!(t.is_for(&gil));
+    /// ```
+    #[inline]
+    pub fn token(&self) -> GilToken<'_> {
+        GilToken {
+            shared: self.shared as *const Shared,
+            _life: PhantomData,
+        }
+    }
+}
+
+impl Shared {
+    /// Release without the hold-time bookkeeping (already done).
+    #[inline]
+    fn unlock_raw(&self) {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_slow(false);
+        }
+    }
+}
+
+/// A `Copy` proof that the GIL is held, borrowed from a [`GilGuard`]: the
+/// `Python<'py>` of this crate. It is `!Send` and cannot outlive the guard.
+///
+/// # Examples
+///
+/// ```
+/// use coil_threads::{Gil, GilToken};
+/// struct Counter(std::cell::Cell<u64>);
+/// impl Counter {
+///     fn bump(&self, _py: GilToken<'_>) { self.0.set(self.0.get() + 1) }
+/// }
+/// let gil = Gil::new();
+/// let c = Counter(std::cell::Cell::new(0));
+/// gil.with(|g| c.bump(g.token())).unwrap();
+/// assert_eq!(c.0.get(), 1);
+/// ```
+#[derive(Clone, Copy)]
+pub struct GilToken<'py> {
+    shared: *const Shared,
+    _life: PhantomData<&'py GilGuard<'py>>,
+}
+
+impl fmt::Debug for GilToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GilToken")
+    }
+}
+
+impl GilToken<'_> {
+    /// Whether this token is for `gil`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = (coil_threads::Gil::new(), coil_threads::Gil::new());
+    /// let g = a.acquire().unwrap();
+    /// assert!(g.token().is_for(&a) && !g.token().is_for(&b));
+    /// ```
+    pub fn is_for(&self, gil: &Gil) -> bool {
+        ptr::eq(self.shared, &*gil.shared)
+    }
+}
+
+/// Runs `f` with the calling thread's GIL released, if it holds one, and
+/// re-acquires it afterwards as a thread coming back from blocking work.
+/// Every blocking wait in this crate goes through here.
+pub(crate) fn release_while<R>(f: impl FnOnce() -> R) -> R {
+    let p = current_ptr();
+    if p.is_null() {
+        return f();
+    }
+    // SAFETY: `p` is non-null, so this thread holds the GIL whose shared
+    // state `p` points to (it is set only by the holder and cleared on
+    // release); by invariant 6 that state is not freed while it is locked, so
+    // it is alive now and bumping its strong count is sound.
+    let keep: Arc<Shared> = unsafe {
+        Arc::increment_strong_count(p);
+        Arc::from_raw(p)
+    };
+    let s: &Shared = &keep;
+    s.on_releasing();
+    set_current(ptr::null());
+    s.unlock_raw();
+    let back = Reacquire { shared: s };
+    let r = f();
+    drop(back);
+    r
+}
+
+/// Whether the calling thread holds some GIL.
+pub(crate) fn holds_any() -> bool {
+    !current_ptr().is_null()
+}
+
+#[cfg(all(test, not(coil_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn fast_acquire_release() {
+        let gil = Gil::new();
+        for _ in 0..10 {
+            let g = gil.acquire().unwrap();
+            assert!(gil.is_locked());
+            assert!(gil.is_held_by_current());
+            drop(g);
+        }
+        assert!(!gil.is_locked());
+        assert_eq!(gil.stats().acquisitions, 10);
+        assert_eq!(gil.stats().contended, 0);
+    }
+
+    #[test]
+    fn reacquire_is_error() {
+        let a = Gil::new();
+        let b = Gil::new();
+        let _g = a.acquire().unwrap();
+        assert_eq!(a.acquire().err(), Some(Error::AlreadyHeld));
+        assert_eq!(b.acquire().err(), Some(Error::AlreadyHeld));
+        assert_eq!(b.try_acquire().err(), Some(Error::AlreadyHeld));
+    }
+
+    #[test]
+    fn acquire_timeout_times_out() {
+        let gil = Gil::new();
+        let g = gil.acquire().unwrap();
+        std::thread::scope(|s| {
+            let r = s
+                .spawn(|| gil.acquire_timeout(Duration::from_millis(20)).err())
+                .join()
+                .unwrap();
+            assert_eq!(r, Some(Error::Timeout));
+            let r = s.spawn(|| gil.try_acquire().err()).join().unwrap();
+            assert_eq!(r, Some(Error::Timeout));
+        });
+        drop(g);
+        assert!(!gil.is_locked());
+        // The queue is clean again: the fast path works.
+        assert!(gil.try_acquire().is_ok());
+    }
+
+    #[test]
+    fn drop_request_forces_switch() {
+        let gil = Gil::new();
+        gil.set_switch_interval(Duration::from_millis(1)).unwrap();
+        let got = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let mut g = gil.acquire().unwrap();
+            let h = s.spawn(|| {
+                let _g = gil.acquire().unwrap();
+                got.store(true, Ordering::SeqCst);
+            });
+            // Spin holding the GIL and checkpointing until the waiter got it.
+            while !got.load(Ordering::SeqCst) {
+                g.checkpoint();
+                std::hint::spin_loop();
+            }
+            drop(g);
+            h.join().unwrap();
+        });
+        let st = gil.stats();
+        assert!(st.drop_requests >= 1);
+        assert!(st.forced_switches >= 1);
+        assert!(st.switches >= st.forced_switches);
+    }
+
+    #[test]
+    fn io_priority_asks_at_once() {
+        let gil = Gil::with_policy(SwitchPolicy::IoPriority);
+        // A huge interval: only the I/O policy can get the waiter in.
+        gil.set_switch_interval(Duration::from_secs(3600)).unwrap();
+        let got = AtomicBool::new(false);
+        let started = AtomicBool::new(false);
+        let back = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let mut g = gil.acquire().unwrap();
+            let h = s.spawn(|| {
+                let mut g = gil.acquire().unwrap();
+                started.store(true, Ordering::SeqCst);
+                g.allow_threads(|| {
+                    // Come back only once the CPU-bound thread holds it.
+                    while !back.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                });
+                got.store(true, Ordering::SeqCst);
+            });
+            g.allow_threads(|| {
+                while !started.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+            });
+            back.store(true, Ordering::SeqCst);
+            while !got.load(Ordering::SeqCst) {
+                g.checkpoint();
+                std::hint::spin_loop();
+            }
+            drop(g);
+            h.join().unwrap();
+        });
+        assert!(gil.stats().forced_switches >= 1);
+    }
+
+    #[test]
+    fn allow_threads_reacquires_after_panic() {
+        let gil = Gil::new();
+        let mut g = gil.acquire().unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            g.allow_threads(|| panic!("boom"));
+        }));
+        assert!(r.is_err());
+        assert!(gil.is_held_by_current());
+        drop(g);
+        assert!(!gil.is_locked());
+    }
+
+    #[test]
+    fn release_while_releases() {
+        let gil = Gil::new();
+        let _g = gil.acquire().unwrap();
+        let inner = release_while(|| {
+            assert!(!holds_any());
+            std::thread::scope(|s| s.spawn(|| gil.with(|_| 1).unwrap()).join().unwrap())
+        });
+        assert_eq!(inner, 1);
+        assert!(gil.is_held_by_current());
+    }
+
+    #[test]
+    fn dropped_handle_while_locked_is_safe() {
+        let gil = Gil::new();
+        let g2 = gil.clone();
+        let g = g2.acquire().unwrap();
+        drop(gil);
+        drop(g);
+        drop(g2);
+    }
+
+    #[test]
+    fn many_threads_count_exactly() {
+        let gil = Gil::new();
+        gil.set_switch_interval(Duration::from_micros(200)).unwrap();
+        let counter = std::sync::atomic::AtomicU64::new(0);
+        let n = 4;
+        let per = 2000;
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                s.spawn(|| {
+                    for i in 0..per {
+                        let mut g = gil.acquire().unwrap();
+                        g.checkpoint();
+                        if i % 7 == 0 {
+                            g.allow_threads(std::thread::yield_now);
+                        }
+                        // Non-atomic read-modify-write under the GIL, with no
+                        // bytecode boundary in between.
+                        let v = counter.load(Ordering::Relaxed);
+                        counter.store(v + 1, Ordering::Relaxed);
+                        g.checkpoint();
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.load(Ordering::Relaxed), n * per);
+        assert!(!gil.is_locked());
+    }
+}
