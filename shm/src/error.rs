@@ -64,6 +64,8 @@ pub enum Error {
         /// The largest length the ring accepts.
         max: usize,
     },
+    /// The calling thread already holds this lock; taking it again would hang.
+    WouldDeadlock,
     /// A ring is full (non-blocking send only).
     Full,
     /// A ring is empty (non-blocking receive only).
@@ -112,6 +114,7 @@ impl fmt::Display for Error {
                     "message of {len} bytes exceeds the ring's limit of {max} bytes"
                 )
             }
+            Error::WouldDeadlock => write!(f, "this thread already holds the lock"),
             Error::Full => write!(f, "ring is full"),
             Error::Empty => write!(f, "ring is empty"),
             Error::Disconnected => write!(f, "the other side of the ring is gone"),

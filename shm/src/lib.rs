@@ -2,9 +2,14 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod error;
+pub mod pod;
+mod robust_lock;
 pub mod segment;
 mod sys;
 pub mod tracker;
+pub mod value;
 
 pub use error::{Errno, Error, Result};
+pub use pod::{AtomicPod, Pod};
 pub use segment::{MAX_NAME_LEN, SharedMemory, ShmOptions, unlink, validate_name};
+pub use value::{LockGuard, SharedArray, SharedValue};
