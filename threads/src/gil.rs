@@ -951,6 +951,7 @@ pub(crate) fn release_while<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether the calling thread holds some GIL.
+#[cfg(test)]
 pub(crate) fn holds_any() -> bool {
     !current_ptr().is_null()
 }

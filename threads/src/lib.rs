@@ -2,11 +2,22 @@
 //! and Python's `threading` and `queue` toolkit on top.
 #![doc(test(attr(deny(warnings))))]
 
+mod barrier;
+mod condition;
 mod error;
-#[allow(dead_code)]
+mod event;
 mod gil;
-#[allow(dead_code, unused_imports)] // used by the modules that follow
+mod lock;
+#[allow(unused_imports)] // AtomicUsize: used by the queue module
 mod primitive;
+mod rlock;
+mod semaphore;
 
+pub use barrier::Barrier;
+pub use condition::{CondLock, Condition};
 pub use error::{Error, Result};
+pub use event::Event;
 pub use gil::{DEFAULT_SWITCH_INTERVAL, Gil, GilGuard, GilStats, GilToken, SwitchPolicy};
+pub use lock::Lock;
+pub use rlock::RLock;
+pub use semaphore::{BoundedSemaphore, Semaphore};

@@ -113,3 +113,15 @@ pub(crate) fn wait_until<'a, T>(
 pub(crate) fn deadline(timeout: Option<std::time::Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
+
+/// A thread's identity, for owner checks.
+#[cfg(not(coil_loom))]
+pub(crate) type ThreadId = std::thread::ThreadId;
+/// A thread's identity, for owner checks.
+#[cfg(coil_loom)]
+pub(crate) type ThreadId = loom::thread::ThreadId;
+
+/// The calling thread's identity.
+pub(crate) fn current_id() -> ThreadId {
+    current().id()
+}
