@@ -8,8 +8,8 @@ mod error;
 mod event;
 mod gil;
 mod lock;
-#[allow(unused_imports)] // AtomicUsize: used by the queue module
 mod primitive;
+mod queue;
 mod rlock;
 mod semaphore;
 
@@ -19,5 +19,6 @@ pub use error::{Error, Result};
 pub use event::Event;
 pub use gil::{DEFAULT_SWITCH_INTERVAL, Gil, GilGuard, GilStats, GilToken, SwitchPolicy};
 pub use lock::Lock;
+pub use queue::{LifoQueue, PriorityQueue, Queue, Rejected, SimpleQueue};
 pub use rlock::RLock;
 pub use semaphore::{BoundedSemaphore, Semaphore};
