@@ -1,0 +1,259 @@
+//! Weak callbacks and finalizers: the per-object callback list.
+//!
+//! ```text
+//!   Header.callbacks ──► Node ──► Node ──► Node ──► null
+//!                        newest                oldest
+//!                          ▲
+//!   WeakRef / Finalizer ───┘  (each node has two owners: the list and the handle)
+//! ```
+//!
+//! A node holds one boxed `FnOnce()` and a three-state word:
+//!
+//! ```text
+//!   PENDING ──(object dies: destroyer wins the CAS)──► TAKEN   (callback ran)
+//!      │
+//!      └────(WeakRef dropped / Finalizer::detach)────► CANCELLED (callback dropped)
+//! ```
+//!
+//! Whoever moves the state out of `PENDING` takes the closure out of the node
+//! and runs or drops it; that compare-and-swap is the only synchronisation the
+//! closure slot needs, so a callback runs at most once even when a finalizer is
+//! called on one thread while the object dies on another.
+//!
+//! # Invariants
+//!
+//! 1. `refs` counts the owners of the node (the list while the node is in a
+//!    list or a [`CallbackList`], and the handle if any); the node is freed
+//!    when it reaches zero.
+//! 2. The closure slot is read or written only by the thread that won the
+//!    transition out of `PENDING`.
+//! 3. `next` is written only before the node is published in a list, or by the
+//!    owner of a [`CallbackList`] (which owns every node in it).
+//! 4. Callbacks run newest first, the order CPython's
+//!    `PyObject_ClearWeakRefs` calls weak-reference callbacks.
+
+use core::{
+    cell::UnsafeCell,
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
+};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+type Callback = Box<dyn FnOnce()>;
+
+const PENDING: u8 = 0;
+const TAKEN: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// One registered callback (private layout; see the module documentation).
+pub struct Node {
+    next: UnsafeCell<*mut Node>,
+    state: AtomicU8,
+    refs: AtomicUsize,
+    callback: UnsafeCell<Option<Callback>>,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Allocates a node with `refs` owners.
+    pub(crate) fn alloc(callback: Callback, refs: usize) -> NonNull<Node> {
+        let node = Box::new(Node {
+            next: UnsafeCell::new(ptr::null_mut()),
+            state: AtomicU8::new(PENDING),
+            refs: AtomicUsize::new(refs),
+            callback: UnsafeCell::new(Some(callback)),
+        });
+        NonNull::from(Box::leak(node))
+    }
+
+    /// # Safety
+    /// The caller owns the node exclusively for list linking (invariant 3).
+    pub(crate) unsafe fn set_next(node: NonNull<Node>, next: *mut Node) {
+        // SAFETY: invariant 3, the caller's contract.
+        unsafe { *(*node.as_ptr()).next.get() = next };
+    }
+
+    /// Moves the node out of `PENDING` into `to`; returns the closure if this
+    /// call won.
+    fn claim(&self, to: u8) -> Option<Callback> {
+        if self
+            .state
+            .compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // SAFETY: invariant 2: we won the transition out of PENDING.
+            unsafe { (*self.callback.get()).take() }
+        } else {
+            None
+        }
+    }
+
+    /// Takes the callback out if it is still pending (state becomes `TAKEN`);
+    /// the caller runs it.
+    pub(crate) fn take(&self) -> Option<Callback> {
+        self.claim(TAKEN)
+    }
+
+    /// Runs the callback if it is still pending. Returns `Some(true)` if it ran
+    /// normally, `Some(false)` if it panicked (the panic is caught), `None` if
+    /// it was not pending.
+    pub(crate) fn fire(&self) -> Option<bool> {
+        let cb = self.claim(TAKEN)?;
+        Some(catch_unwind(AssertUnwindSafe(cb)).is_ok())
+    }
+
+    /// Cancels the callback if it is still pending; returns whether it was.
+    pub(crate) fn cancel(&self) -> bool {
+        match self.claim(CANCELLED) {
+            Some(cb) => {
+                drop(cb);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the callback is still pending.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PENDING
+    }
+
+    /// Gives up one owner reference; frees the node on the last one.
+    ///
+    /// # Safety
+    /// The caller owned one reference to `node` and does not use it afterwards.
+    pub(crate) unsafe fn release(node: NonNull<Node>) {
+        // SAFETY: the caller owns a reference, so the node is allocated.
+        let n = unsafe { node.as_ref() };
+        if n.refs.fetch_sub(1, Ordering::Release) == 1 {
+            core::sync::atomic::fence(Ordering::Acquire);
+            // SAFETY: last reference: nobody else can reach the node (inv. 1).
+            drop(unsafe { Box::from_raw(node.as_ptr()) });
+        }
+    }
+}
+
+/// A list of callbacks taken from a dead (or dying) object's header, newest
+/// first. [`run`](Self::run) calls the pending ones; dropping the list without
+/// running it cancels them.
+///
+/// A collector uses it to decide itself when callbacks run (CPython's
+/// `handle_weakrefs`); the handles of this crate run it when the strong count
+/// reaches zero.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc as StdRc};
+/// use coil_refcount::{Rc, Weak};
+///
+/// let log = StdRc::new(Cell::new(0));
+/// let a = Rc::new(());
+/// let l = log.clone();
+/// let _w = Weak::with_callback(&a, move || l.set(l.get() + 1));
+/// let list = Rc::header(&a).take_callbacks();
+/// assert_eq!(list.run(), (1, 0)); // one ran, none panicked
+/// assert_eq!(log.get(), 1);
+/// drop(a); // the list was taken: nothing runs again
+/// assert_eq!(log.get(), 1);
+/// ```
+#[derive(Debug)]
+pub struct CallbackList {
+    head: *mut Node,
+}
+
+impl CallbackList {
+    pub(crate) const fn empty() -> Self {
+        CallbackList {
+            head: ptr::null_mut(),
+        }
+    }
+
+    /// # Safety
+    /// `head` is a list whose list references are transferred to the result.
+    pub(crate) unsafe fn from_head(head: *mut Node) -> Self {
+        CallbackList { head }
+    }
+
+    /// Number of nodes in the list (pending or not).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::Rc;
+    /// assert_eq!(Rc::header(&Rc::new(1)).take_callbacks().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        let mut n = 0;
+        let mut p = self.head;
+        while let Some(node) = NonNull::new(p) {
+            n += 1;
+            // SAFETY: we own every node of the list (invariant 1, 3).
+            p = unsafe { *node.as_ref().next.get() };
+        }
+        n
+    }
+
+    /// Whether the list has no nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::Rc;
+    /// assert!(Rc::header(&Rc::new(1)).take_callbacks().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    fn pop(&mut self) -> Option<NonNull<Node>> {
+        let node = NonNull::new(self.head)?;
+        // SAFETY: we own every node of the list.
+        self.head = unsafe { *node.as_ref().next.get() };
+        Some(node)
+    }
+
+    /// Runs every pending callback, newest first, and releases the nodes.
+    /// A callback that panics is caught (the panic hook has already printed
+    /// it, like CPython's "Exception ignored in" report) and the others still
+    /// run. Returns `(ran, panicked)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::Rc;
+    /// assert_eq!(Rc::header(&Rc::new(1)).take_callbacks().run(), (0, 0));
+    /// ```
+    pub fn run(mut self) -> (usize, usize) {
+        let (mut ran, mut panicked) = (0, 0);
+        while let Some(node) = self.pop() {
+            // SAFETY: the list owns a reference to the node.
+            match unsafe { node.as_ref() }.fire() {
+                Some(true) => ran += 1,
+                Some(false) => panicked += 1,
+                None => {}
+            }
+            // SAFETY: the list's reference is given up after use.
+            unsafe { Node::release(node) };
+        }
+        (ran, panicked)
+    }
+}
+
+impl Drop for CallbackList {
+    fn drop(&mut self) {
+        while let Some(node) = self.pop() {
+            // SAFETY: the list owns a reference to the node.
+            unsafe { node.as_ref() }.cancel();
+            // SAFETY: the list's reference is given up after use.
+            unsafe { Node::release(node) };
+        }
+    }
+}

@@ -1,0 +1,827 @@
+//! The object header: one definition shared by every handle type.
+//!
+//! ```text
+//!            Header (#[repr(C)], 32 bytes on 64-bit targets)
+//!  +0   strong     AtomicUsize   strong handles; >= IMMORTAL_THRESHOLD means immortal
+//!  +8   weak       AtomicUsize   weak handles + 1 while strong > 0 (the std scheme)
+//!  +16  flags      AtomicU32     Flags: IMMORTAL, VALUE_DROPPED, WEAK_CLEARED, ...
+//!  +20  (reserved) u32           free for a higher crate (coil-gc keeps nothing here)
+//!  +24  callbacks  AtomicPtr     weak callbacks and finalizers, newest first
+//! ```
+//!
+//! The counts are atomics so that one header type serves both counting
+//! disciplines. The single-thread discipline ([`Local`](crate::Local)) reads and
+//! writes them with plain loads and stores through [`AtomicUsize::as_ptr`]; the
+//! thread-safe one ([`Atomic`](crate::Atomic)) uses atomic read-modify-write
+//! operations. A box is used by one discipline only for its whole life, so the
+//! two never race on the same word.
+//!
+//! # Immortality (PEP 683)
+//!
+//! An immortal box stores [`IMMORTAL_COUNT`] in `strong`. Every strong
+//! increment and decrement first compares the count against
+//! [`MAX_MORTAL`], the same single compare that std's overflow check costs,
+//! and returns *without writing* when the count is in the immortal range. The
+//! immortal value sits in the middle of the range `[IMMORTAL_THRESHOLD,
+//! usize::MAX]`, so that thread-safe handles that raced with
+//! [`make_immortal`](crate::strong::Strong::make_immortal) and wrote anyway move
+//! it by a few units without ever leaving the range.
+//!
+//! # Invariants
+//!
+//! 1. `strong < MAX_MORTAL` (mortal) or `strong >= IMMORTAL_THRESHOLD`
+//!    (immortal). A mortal increment reaching `MAX_MORTAL` aborts the process,
+//!    as std does on overflow.
+//! 2. `weak >= 1` while `strong > 0`; the box memory is freed exactly when
+//!    `weak` reaches zero, and never for an immortal box.
+//! 3. `VALUE_DROPPED` is set before the value's destructor starts and never
+//!    cleared; the value is dropped at most once.
+//! 4. `callbacks` is a null-terminated singly linked list of nodes owned by the
+//!    header (see [`crate::callbacks`]); only the thread that holds the box
+//!    alive pushes, and only the destroyer takes the whole list.
+
+use core::{
+    ptr,
+    sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering},
+};
+
+use crate::callbacks::{CallbackList, Node};
+
+bitflags::bitflags! {
+    /// The flag set of a [`Header`].
+    ///
+    /// `TRACKED` and `FINALIZED` are never set by this crate; they are reserved
+    /// for a cycle collector built on the same box (coil-gc).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Rc};
+    ///
+    /// let a = Rc::new(1);
+    /// assert!(!Rc::flags(&a).contains(Flags::IMMORTAL));
+    /// Rc::make_immortal(&a);
+    /// assert!(Rc::flags(&a).contains(Flags::IMMORTAL));
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct Flags: u32 {
+        /// The strong count is pinned: clone and drop never write it and the box
+        /// is never freed (PEP 683).
+        const IMMORTAL = 1;
+        /// The value's destructor has run (or is running); the memory may still
+        /// be allocated.
+        const VALUE_DROPPED = 1 << 1;
+        /// Weak handles can no longer upgrade, even if `strong > 0` (a collector
+        /// clears weak references to unreachable objects before dropping them).
+        const WEAK_CLEARED = 1 << 2;
+        /// At least one weak callback or finalizer was registered.
+        const HAS_WEAK_CALLBACKS = 1 << 3;
+        /// Reserved for coil-gc: the finalizer has run (PEP 442).
+        const FINALIZED = 1 << 4;
+        /// Reserved for coil-gc: the object is in a generation list.
+        const TRACKED = 1 << 5;
+        /// The box is owned by thread-safe handles ([`Atomic`](crate::Atomic)).
+        const ATOMIC = 1 << 6;
+    }
+}
+
+/// Counts at or above this value are immortal.
+pub const IMMORTAL_THRESHOLD: usize = 1 << (usize::BITS - 1);
+/// The count stored in an immortal box (the middle of the immortal range).
+pub const IMMORTAL_COUNT: usize = IMMORTAL_THRESHOLD + (IMMORTAL_THRESHOLD >> 1);
+/// A mortal count that reaches this value aborts the process (count overflow).
+pub const MAX_MORTAL: usize = 1 << (usize::BITS - 2);
+
+/// The counted-box header: strong count, weak count, flags and the weak-callback
+/// list. See the [module documentation](self) for the layout and invariants.
+///
+/// Handles reach it through [`RcBox::header`](crate::raw::RcBox::header);
+/// introspection methods are safe, writes are `unsafe` and belong to the
+/// handle implementations (this crate's, or a collector's).
+///
+/// # Examples
+///
+/// ```
+/// use coil_refcount::Rc;
+///
+/// let a = Rc::new("x");
+/// let b = a.clone();
+/// let h = Rc::header(&a);
+/// assert_eq!(h.strong(), 2);
+/// assert_eq!(h.weak(), 1); // the implicit weak held by the strong handles
+/// drop(b);
+/// assert_eq!(h.strong(), 1);
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct Header {
+    strong: AtomicUsize,
+    weak: AtomicUsize,
+    flags: AtomicU32,
+    reserved: AtomicU32,
+    callbacks: AtomicPtr<Node>,
+}
+
+#[cold]
+#[inline(never)]
+fn overflow() -> ! {
+    // Count overflow cannot be recovered from: continuing would free a live
+    // object. std aborts here too.
+    std::process::abort()
+}
+
+impl Header {
+    /// A header with one strong handle, the implicit weak reference and `flags`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    ///
+    /// let h = Header::new(Flags::empty());
+    /// assert_eq!((h.strong(), h.weak()), (1, 1));
+    /// ```
+    pub const fn new(flags: Flags) -> Self {
+        Header {
+            strong: AtomicUsize::new(1),
+            weak: AtomicUsize::new(1),
+            flags: AtomicU32::new(flags.bits()),
+            reserved: AtomicU32::new(0),
+            callbacks: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The raw strong count ([`IMMORTAL_COUNT`]-ish for immortal boxes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// assert_eq!(Header::new(Flags::empty()).strong(), 1);
+    /// ```
+    #[inline]
+    pub fn strong(&self) -> usize {
+        self.strong.load(Ordering::Relaxed)
+    }
+
+    /// The raw weak count (weak handles, plus one while any strong handle lives).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// assert_eq!(Header::new(Flags::empty()).weak(), 1);
+    /// ```
+    #[inline]
+    pub fn weak(&self) -> usize {
+        self.weak.load(Ordering::Relaxed)
+    }
+
+    /// The current flags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// assert_eq!(Header::new(Flags::TRACKED).flags(), Flags::TRACKED);
+    /// ```
+    #[inline]
+    pub fn flags(&self) -> Flags {
+        Flags::from_bits_retain(self.flags.load(Ordering::Relaxed))
+    }
+
+    /// Whether the strong count is in the immortal range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// assert!(!Header::new(Flags::empty()).is_immortal());
+    /// ```
+    #[inline]
+    pub fn is_immortal(&self) -> bool {
+        self.strong() >= IMMORTAL_THRESHOLD
+    }
+
+    /// Whether weak handles may still upgrade: `strong > 0` and neither
+    /// `VALUE_DROPPED` nor `WEAK_CLEARED` is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// assert!(Header::new(Flags::empty()).is_alive());
+    /// assert!(!Header::new(Flags::WEAK_CLEARED).is_alive());
+    /// ```
+    #[inline]
+    pub fn is_alive(&self) -> bool {
+        self.strong() != 0
+            && !self
+                .flags()
+                .intersects(Flags::VALUE_DROPPED | Flags::WEAK_CLEARED)
+    }
+
+    /// The 32 reserved bits, free for a higher crate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// h.reserved().store(7, core::sync::atomic::Ordering::Relaxed);
+    /// assert_eq!(h.reserved().load(core::sync::atomic::Ordering::Relaxed), 7);
+    /// ```
+    pub fn reserved(&self) -> &AtomicU32 {
+        &self.reserved
+    }
+
+    // ------------------------------------------------------------------
+    // Single-thread discipline: plain loads and stores.
+    // ------------------------------------------------------------------
+
+    /// Adds one strong reference with plain (non-atomic) accesses; no write at
+    /// all when the box is immortal. Aborts on overflow.
+    ///
+    /// # Safety
+    ///
+    /// - No other thread accesses this header concurrently (the box is owned by
+    ///   single-thread handles).
+    /// - The caller owns a strong reference or otherwise knows `strong > 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: `h` is local to this thread and alive.
+    /// unsafe { h.inc_strong_local() };
+    /// assert_eq!(h.strong(), 2);
+    /// ```
+    #[inline(always)]
+    pub unsafe fn inc_strong_local(&self) {
+        let p = self.strong.as_ptr();
+        // SAFETY: no concurrent access (caller's contract).
+        let c = unsafe { *p };
+        if c >= MAX_MORTAL - 1 {
+            if c >= IMMORTAL_THRESHOLD {
+                return;
+            }
+            overflow();
+        }
+        // SAFETY: as above.
+        unsafe { *p = c + 1 };
+    }
+
+    /// Removes one strong reference with plain accesses; returns `true` when the
+    /// count reached zero (the caller must then destroy the object). Immortal
+    /// boxes are not written and never reach zero.
+    ///
+    /// # Safety
+    ///
+    /// - No concurrent access (single-thread box).
+    /// - The caller gives up a strong reference it owned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: local header; we give up the one strong reference.
+    /// assert!(unsafe { h.dec_strong_local() });
+    /// ```
+    #[inline(always)]
+    pub unsafe fn dec_strong_local(&self) -> bool {
+        let p = self.strong.as_ptr();
+        // SAFETY: no concurrent access (caller's contract).
+        let c = unsafe { *p };
+        // One compare covers both the common case (2..MAX_MORTAL) and sends
+        // 1 (last reference) and the immortal range to the branch below.
+        if c.wrapping_sub(2) < MAX_MORTAL - 2 {
+            // SAFETY: as above.
+            unsafe { *p = c - 1 };
+            return false;
+        }
+        if c >= IMMORTAL_THRESHOLD {
+            return false;
+        }
+        debug_assert_eq!(c, 1, "strong count underflow");
+        // SAFETY: as above.
+        unsafe { *p = 0 };
+        true
+    }
+
+    /// Adds one weak reference (plain accesses). Aborts on overflow.
+    ///
+    /// # Safety
+    ///
+    /// No concurrent access; the box memory is allocated (`weak > 0`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: local header.
+    /// unsafe { h.inc_weak_local() };
+    /// assert_eq!(h.weak(), 2);
+    /// ```
+    #[inline]
+    pub unsafe fn inc_weak_local(&self) {
+        let p = self.weak.as_ptr();
+        // SAFETY: no concurrent access.
+        let c = unsafe { *p };
+        if c >= MAX_MORTAL - 1 {
+            overflow();
+        }
+        // SAFETY: as above.
+        unsafe { *p = c + 1 };
+    }
+
+    /// Removes one weak reference; `true` when the weak count reached zero (the
+    /// caller must free the memory).
+    ///
+    /// # Safety
+    ///
+    /// No concurrent access; the caller gives up a weak reference it owned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: local header; gives up the implicit weak reference.
+    /// assert!(unsafe { h.dec_weak_local() });
+    /// ```
+    #[inline]
+    pub unsafe fn dec_weak_local(&self) -> bool {
+        let p = self.weak.as_ptr();
+        // SAFETY: no concurrent access.
+        let c = unsafe { *p };
+        debug_assert!(c > 0, "weak count underflow");
+        // SAFETY: as above.
+        unsafe { *p = c - 1 };
+        c == 1
+    }
+
+    /// Upgrades a weak reference: adds a strong reference if the object is
+    /// alive ([`is_alive`](Self::is_alive)) and returns whether it did.
+    ///
+    /// # Safety
+    ///
+    /// No concurrent access; the box memory is allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: local header.
+    /// assert!(unsafe { h.upgrade_local() });
+    /// assert_eq!(h.strong(), 2);
+    /// ```
+    #[inline]
+    pub unsafe fn upgrade_local(&self) -> bool {
+        if !self.is_alive() {
+            return false;
+        }
+        // SAFETY: strong > 0 was just checked; no concurrent access.
+        unsafe { self.inc_strong_local() };
+        true
+    }
+
+    /// Overwrites the strong count (plain store). Used to make a box immortal,
+    /// or by a collector that restores counts.
+    ///
+    /// # Safety
+    ///
+    /// No concurrent access; the new count must keep invariant 1 and match the
+    /// handles that exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header, IMMORTAL_COUNT};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: local header, nobody else counts it.
+    /// unsafe { h.set_strong_local(IMMORTAL_COUNT) };
+    /// assert!(h.is_immortal());
+    /// ```
+    #[inline]
+    pub unsafe fn set_strong_local(&self, count: usize) {
+        // SAFETY: no concurrent access.
+        unsafe { *self.strong.as_ptr() = count };
+    }
+
+    /// Sets `flags` with a plain read-modify-write.
+    ///
+    /// # Safety
+    ///
+    /// No concurrent access to the header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::empty());
+    /// // SAFETY: local header.
+    /// unsafe { h.insert_flags_local(Flags::TRACKED) };
+    /// assert!(h.flags().contains(Flags::TRACKED));
+    /// ```
+    #[inline]
+    pub unsafe fn insert_flags_local(&self, flags: Flags) {
+        // SAFETY: no concurrent access.
+        unsafe { *self.flags.as_ptr() |= flags.bits() };
+    }
+
+    /// Clears `flags` with a plain read-modify-write.
+    ///
+    /// # Safety
+    ///
+    /// No concurrent access to the header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::TRACKED);
+    /// // SAFETY: local header.
+    /// unsafe { h.remove_flags_local(Flags::TRACKED) };
+    /// assert!(h.flags().is_empty());
+    /// ```
+    #[inline]
+    pub unsafe fn remove_flags_local(&self, flags: Flags) {
+        // SAFETY: no concurrent access.
+        unsafe { *self.flags.as_ptr() &= !flags.bits() };
+    }
+
+    // ------------------------------------------------------------------
+    // Thread-safe discipline: atomic read-modify-write.
+    // ------------------------------------------------------------------
+
+    /// Adds one strong reference atomically; no write when immortal. Aborts on
+    /// overflow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// h.inc_strong_atomic();
+    /// assert_eq!(h.strong(), 2);
+    /// ```
+    #[inline(always)]
+    pub fn inc_strong_atomic(&self) {
+        if self.strong.load(Ordering::Relaxed) >= IMMORTAL_THRESHOLD {
+            return;
+        }
+        let old = self.strong.fetch_add(1, Ordering::Relaxed);
+        // A count in the immortal range here means make_immortal raced with us:
+        // harmless. Anything between MAX_MORTAL and the range is overflow.
+        if (MAX_MORTAL - 1..IMMORTAL_THRESHOLD).contains(&old) {
+            overflow();
+        }
+    }
+
+    /// Removes one strong reference atomically; `true` when the count reached
+    /// zero, after an acquire fence (the caller then owns the object
+    /// exclusively and must destroy it). Immortal boxes are not written.
+    ///
+    /// # Safety
+    ///
+    /// The caller gives up a strong reference it owned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// // SAFETY: gives up the one strong reference.
+    /// assert!(unsafe { h.dec_strong_atomic() });
+    /// ```
+    #[inline(always)]
+    pub unsafe fn dec_strong_atomic(&self) -> bool {
+        if self.strong.load(Ordering::Relaxed) >= IMMORTAL_THRESHOLD {
+            return false;
+        }
+        if self.strong.fetch_sub(1, Ordering::Release) != 1 {
+            return false;
+        }
+        core::sync::atomic::fence(Ordering::Acquire);
+        true
+    }
+
+    /// Adds one weak reference atomically. Waits while the weak count is locked
+    /// by a uniqueness check (`get_mut` on another thread). Aborts on overflow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// h.inc_weak_atomic();
+    /// assert_eq!(h.weak(), 2);
+    /// ```
+    #[inline]
+    pub fn inc_weak_atomic(&self) {
+        let mut cur = self.weak.load(Ordering::Relaxed);
+        loop {
+            if cur == WEAK_LOCKED {
+                core::hint::spin_loop();
+                cur = self.weak.load(Ordering::Relaxed);
+                continue;
+            }
+            if cur >= MAX_MORTAL - 1 {
+                overflow();
+            }
+            match self.weak.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Removes one weak reference atomically; `true` (after an acquire fence)
+    /// when the weak count reached zero and the caller must free the memory.
+    ///
+    /// # Safety
+    ///
+    /// The caller gives up a weak reference it owned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// // SAFETY: gives up the implicit weak reference.
+    /// assert!(unsafe { h.dec_weak_atomic() });
+    /// ```
+    #[inline]
+    pub unsafe fn dec_weak_atomic(&self) -> bool {
+        if self.weak.fetch_sub(1, Ordering::Release) != 1 {
+            return false;
+        }
+        core::sync::atomic::fence(Ordering::Acquire);
+        true
+    }
+
+    /// Upgrades a weak reference atomically: adds a strong reference unless the
+    /// count is zero or the weak references were cleared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// assert!(h.upgrade_atomic());
+    /// assert_eq!(h.strong(), 2);
+    /// ```
+    #[inline]
+    pub fn upgrade_atomic(&self) -> bool {
+        let mut cur = self.strong.load(Ordering::Relaxed);
+        loop {
+            if cur == 0
+                || self
+                    .flags()
+                    .intersects(Flags::VALUE_DROPPED | Flags::WEAK_CLEARED)
+            {
+                return false;
+            }
+            if cur >= IMMORTAL_THRESHOLD {
+                return true;
+            }
+            if cur >= MAX_MORTAL - 1 {
+                overflow();
+            }
+            match self.strong.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Whether the caller's strong handle is the only handle of any kind
+    /// (`strong == 1`, no weak handles), checked atomically in the std manner:
+    /// the weak count is locked while the strong count is read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// assert!(h.is_unique_atomic());
+    /// h.inc_weak_atomic();
+    /// assert!(!h.is_unique_atomic());
+    /// ```
+    pub fn is_unique_atomic(&self) -> bool {
+        if self
+            .weak
+            .compare_exchange(1, WEAK_LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        let unique = self.strong.load(Ordering::Acquire) == 1;
+        self.weak.store(1, Ordering::Release);
+        unique
+    }
+
+    /// Takes the last strong reference atomically (1 → 0); `true` (after an
+    /// acquire fence) if the count was exactly 1. Used by `try_unwrap`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// h.inc_strong_atomic();
+    /// assert!(!h.take_last_atomic());
+    /// ```
+    pub fn take_last_atomic(&self) -> bool {
+        if self
+            .strong
+            .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        core::sync::atomic::fence(Ordering::Acquire);
+        true
+    }
+
+    /// Overwrites the strong count atomically (used by `make_immortal`).
+    ///
+    /// # Safety
+    ///
+    /// The new count must keep invariant 1 and match the handles that exist (or
+    /// be [`IMMORTAL_COUNT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header, IMMORTAL_COUNT};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// // SAFETY: the header becomes immortal; nothing will free it.
+    /// unsafe { h.set_strong_atomic(IMMORTAL_COUNT) };
+    /// assert!(h.is_immortal());
+    /// ```
+    pub unsafe fn set_strong_atomic(&self, count: usize) {
+        self.strong.store(count, Ordering::Release);
+    }
+
+    /// Sets `flags` atomically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// h.insert_flags_atomic(Flags::IMMORTAL);
+    /// assert!(h.flags().contains(Flags::IMMORTAL));
+    /// ```
+    #[inline]
+    pub fn insert_flags_atomic(&self, flags: Flags) {
+        self.flags.fetch_or(flags.bits(), Ordering::AcqRel);
+    }
+
+    /// Clears `flags` atomically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::TRACKED);
+    /// h.remove_flags_atomic(Flags::TRACKED);
+    /// assert!(h.flags().is_empty());
+    /// ```
+    #[inline]
+    pub fn remove_flags_atomic(&self, flags: Flags) {
+        self.flags.fetch_and(!flags.bits(), Ordering::AcqRel);
+    }
+
+    // ------------------------------------------------------------------
+    // Weak-callback list.
+    // ------------------------------------------------------------------
+
+    /// Pushes a callback node at the head of the list (newest first) and sets
+    /// `HAS_WEAK_CALLBACKS`. Safe for concurrent pushes.
+    ///
+    /// # Safety
+    ///
+    /// `node` came from [`Node`]'s allocator, is not in any list, and its list
+    /// reference is handed to this header.
+    pub(crate) unsafe fn push_callback(&self, node: ptr::NonNull<Node>) {
+        let mut head = self.callbacks.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the node is ours until the exchange publishes it.
+            unsafe { Node::set_next(node, head) };
+            match self.callbacks.compare_exchange_weak(
+                head,
+                node.as_ptr(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        if !self.flags().contains(Flags::HAS_WEAK_CALLBACKS) {
+            self.insert_flags_atomic(Flags::HAS_WEAK_CALLBACKS);
+        }
+    }
+
+    /// Takes the whole weak-callback list (newest first), leaving it empty.
+    /// The callbacks have not run; [`CallbackList::run`] runs them,
+    /// dropping the list discards them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Rc, Weak};
+    ///
+    /// let a = Rc::new(1);
+    /// let w = Weak::with_callback(&a, || {});
+    /// let list = Rc::header(&a).take_callbacks();
+    /// assert_eq!(list.len(), 1);
+    /// drop(list); // discarded: the callback will not run
+    /// drop(a);
+    /// assert!(!w.is_alive());
+    /// ```
+    pub fn take_callbacks(&self) -> CallbackList {
+        if self.callbacks.load(Ordering::Relaxed).is_null() {
+            return CallbackList::empty();
+        }
+        let head = self.callbacks.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: the swap transferred the list (and its node references) to us.
+        unsafe { CallbackList::from_head(head) }
+    }
+}
+
+/// Weak-count value meaning "locked by a uniqueness check".
+const WEAK_LOCKED: usize = usize::MAX;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn immortal_counts_are_not_written() {
+        let h = Header::new(Flags::empty());
+        // SAFETY: local header in this test.
+        unsafe {
+            h.set_strong_local(IMMORTAL_COUNT);
+            h.inc_strong_local();
+            assert_eq!(h.strong(), IMMORTAL_COUNT);
+            assert!(!h.dec_strong_local());
+            assert_eq!(h.strong(), IMMORTAL_COUNT);
+            assert!(!h.dec_strong_atomic());
+        }
+        h.inc_strong_atomic();
+        assert_eq!(h.strong(), IMMORTAL_COUNT);
+        assert!(h.upgrade_atomic());
+        assert_eq!(h.strong(), IMMORTAL_COUNT);
+    }
+
+    #[test]
+    fn local_counts_step_and_report_zero() {
+        let h = Header::new(Flags::empty());
+        // SAFETY: local header in this test.
+        unsafe {
+            h.inc_strong_local();
+            h.inc_strong_local();
+            assert_eq!(h.strong(), 3);
+            assert!(!h.dec_strong_local());
+            assert!(!h.dec_strong_local());
+            assert!(h.dec_strong_local());
+            assert_eq!(h.strong(), 0);
+            assert!(!h.upgrade_local());
+        }
+    }
+
+    #[test]
+    fn cleared_weak_refs_cannot_upgrade() {
+        let h = Header::new(Flags::empty());
+        h.insert_flags_atomic(Flags::WEAK_CLEARED);
+        assert!(!h.upgrade_atomic());
+        // SAFETY: local header in this test.
+        assert!(!unsafe { h.upgrade_local() });
+        assert_eq!(h.strong(), 1);
+    }
+
+    #[test]
+    fn header_is_four_words() {
+        assert_eq!(
+            core::mem::size_of::<Header>(),
+            3 * core::mem::size_of::<usize>() + 8
+        );
+    }
+}
