@@ -123,7 +123,10 @@ pub use crate::{
     weak_map::WeakValueMap,
 };
 
-/// The allocator boxes live in unless another is given with `new_in`.
+/// The allocator boxes live in unless another is given with `new_in`:
+/// coil-heap's thread-safe global heap (per-thread pymalloc-style pools, frees
+/// from other threads handled without a global lock). To use the system
+/// allocator instead, pass `allocator_api2::alloc::Global` to `new_in`.
 ///
 /// # Examples
 ///
@@ -132,7 +135,7 @@ pub use crate::{
 /// let a: Rc<u8, DefaultAlloc> = Rc::new(1);
 /// assert_eq!(*a, 1);
 /// ```
-pub type DefaultAlloc = allocator_api2::alloc::Global;
+pub type DefaultAlloc = coil_heap::GlobalHeap;
 
 /// The single-thread strong handle (`Strong<T, A, Local>`): clone and drop
 /// cost what std `Rc`'s do.
