@@ -20,7 +20,7 @@
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     hint::black_box,
-    ptr,
+    ptr::{self, NonNull},
     sync::{Barrier, Mutex},
     thread,
     time::{Duration, Instant},
@@ -116,6 +116,63 @@ impl<A: GlobalAlloc> RawAlloc for Global<A> {
     }
 }
 
+/// coil's unsynchronized heap (`coil_heap::Heap`), through its inherent methods.
+#[derive(Debug, Default)]
+pub struct CoilHeap(pub coil_heap::Heap);
+
+impl RawAlloc for CoilHeap {
+    fn name(&self) -> &'static str {
+        "coil"
+    }
+
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.0.alloc(layout).map_or(ptr::null_mut(), |p| p.as_ptr())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        debug_assert!(!ptr.is_null());
+        // SAFETY: the caller guarantees `ptr` came from `alloc` of this heap
+        // with `layout` (so it is non-null) and is freed once.
+        unsafe { self.0.dealloc(NonNull::new_unchecked(ptr), layout) }
+    }
+
+    fn trim(&self) -> bool {
+        self.0.trim();
+        true
+    }
+}
+
+/// coil's thread-safe global allocator (`coil_heap::GlobalHeap`), through its
+/// `GlobalAlloc` methods, with `GlobalHeap::trim` as its trim call.
+#[derive(Debug, Default)]
+pub struct CoilGlobal;
+
+impl RawAlloc for CoilGlobal {
+    fn name(&self) -> &'static str {
+        "coil-global"
+    }
+
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller guarantees a non-zero size.
+        unsafe { GlobalAlloc::alloc(&coil_heap::GlobalHeap, layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller guarantees `ptr` came from `alloc` with `layout`
+        // and is freed once.
+        unsafe { GlobalAlloc::dealloc(&coil_heap::GlobalHeap, ptr, layout) }
+    }
+
+    fn trim(&self) -> bool {
+        coil_heap::GlobalHeap::trim();
+        true
+    }
+}
+
 /// glibc's malloc, through `std::alloc::System`.
 pub const GLIBC: Global<System> = Global::new("glibc", System);
 /// mimalloc, through `mimalloc::MiMalloc`.
@@ -139,6 +196,8 @@ pub trait VisitShared {
 
 /// Calls `v` with every implementation, coil's first, in report order.
 pub fn each_impl(v: &mut impl Visit) {
+    v.visit(&CoilHeap::default());
+    v.visit(&CoilGlobal);
     v.visit(&GLIBC);
     v.visit(&MIMALLOC);
     v.visit(&JEMALLOC);
@@ -146,6 +205,7 @@ pub fn each_impl(v: &mut impl Visit) {
 
 /// Calls `v` with every thread-safe implementation, coil's first.
 pub fn each_shared_impl(v: &mut impl VisitShared) {
+    v.visit(&CoilGlobal);
     v.visit(&GLIBC);
     v.visit(&MIMALLOC);
     v.visit(&JEMALLOC);

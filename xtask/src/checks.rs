@@ -1,0 +1,320 @@
+//! `cargo xtask ci`, `cargo xtask miri` and `cargo xtask tidy`.
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use crate::layout;
+
+fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
+    println!("== {name}: {program} {}", args.join(" "));
+    let t0 = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(layout::root())
+        .status()
+        .map_err(|e| format!("{name}: cannot start {program}: {e}"))?;
+    if status.success() {
+        println!("== {name}: ok ({:.0} s)", t0.elapsed().as_secs_f64());
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status})"))
+    }
+}
+
+fn cargo_bin() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// `cargo xtask ci`: what `.ci/run` runs — fmt check, clippy with warnings
+/// denied, the workspace tests — stopping at the first failure.
+pub fn ci(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("unexpected argument {a}; usage: cargo xtask ci"));
+    }
+    let cargo = cargo_bin();
+    step("fmt", &cargo, &["fmt", "--all", "--", "--check"])?;
+    step(
+        "clippy",
+        &cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    step("test", &cargo, &["test", "--workspace"])?;
+    println!("ci: all green");
+    Ok(())
+}
+
+/// Crates with unsafe cores that run under miri by default.
+pub const MIRI_CRATES: [&str; 3] = ["coil-heap", "coil-refcount", "coil-gc"];
+
+fn nightly(args: &[&str]) -> Command {
+    // `cargo +nightly` goes through rustup's proxy, not the stable cargo
+    // binary that runs xtask.
+    let mut cmd = Command::new("cargo");
+    cmd.arg("+nightly")
+        .args(args)
+        .current_dir(layout::root())
+        .env_remove("RUSTUP_TOOLCHAIN");
+    cmd
+}
+
+fn miri_installed() -> bool {
+    Command::new("rustup")
+        .args(["+nightly", "component", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("miri"))
+        })
+}
+
+/// `cargo xtask miri [crate...]`: the unsafe cores under miri. Installs the
+/// nightly miri component when missing; when that is impossible (no nightly,
+/// no network) it says so and skips, successfully.
+pub fn miri(args: &[String]) -> Result<(), String> {
+    let crates: Vec<&str> = if args.is_empty() {
+        MIRI_CRATES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    if !miri_installed() {
+        println!(
+            "miri: not installed; trying `rustup component add --toolchain nightly miri rust-src`"
+        );
+        let ok = Command::new("rustup")
+            .args([
+                "component",
+                "add",
+                "--toolchain",
+                "nightly",
+                "miri",
+                "rust-src",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok || !miri_installed() {
+            println!(
+                "miri: SKIPPED — the nightly toolchain's miri component is not installed and could not be \
+                 installed here (no nightly toolchain or no network). Install it with \
+                 `rustup component add --toolchain nightly miri rust-src` and run `cargo xtask miri` again."
+            );
+            return Ok(());
+        }
+    }
+    let setup = nightly(&["miri", "setup"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !setup {
+        println!(
+            "miri: SKIPPED — `cargo +nightly miri setup` failed (it needs the rust-src component)"
+        );
+        return Ok(());
+    }
+    let flags = env::var("MIRIFLAGS").unwrap_or_else(|_| "-Zmiri-strict-provenance".into());
+    let mut failed = Vec::new();
+    for c in &crates {
+        println!("== miri: cargo +nightly miri test -p {c}  (MIRIFLAGS={flags})");
+        let t0 = Instant::now();
+        let ok = nightly(&["miri", "test", "-p", c])
+            .env("MIRIFLAGS", &flags)
+            .status()
+            .is_ok_and(|s| s.success());
+        println!(
+            "== miri {c}: {} ({:.0} s)",
+            if ok { "ok" } else { "FAILED" },
+            t0.elapsed().as_secs_f64()
+        );
+        if !ok {
+            failed.push(*c);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("miri failed for {}", failed.join(", ")))
+    }
+}
+
+/// The tidy rules for one Rust file: its problems, as `line: what`.
+///
+/// - the file opens with a `//!` doc comment;
+/// - every `unsafe {` has a `// SAFETY:` comment above it (in the comment
+///   block right before it, or before the statement it continues);
+/// - no `dbg!`;
+/// - no trailing whitespace.
+pub fn tidy_file(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if !first.trim_start().starts_with("//!") {
+        problems.push("1: does not open with a `//!` doc comment".to_string());
+    }
+    let unsafe_block = ["unsafe", " {"].concat();
+    let dbg = ["dbg", "!("].concat();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        if line.ends_with(' ') || line.ends_with('\t') {
+            problems.push(format!("{}: trailing whitespace", i + 1));
+        }
+        if code.contains(&dbg) {
+            problems.push(format!("{}: `dbg!` left in", i + 1));
+        }
+        if code.contains(&unsafe_block) && !code.contains("SAFETY:") && !safety_above(&lines, i) {
+            problems.push(format!(
+                "{}: `unsafe {{` without a `// SAFETY:` comment above",
+                i + 1
+            ));
+        }
+    }
+    problems
+}
+
+/// Walks up from line `i` through comments and through lines the statement
+/// continues (not ending in `;`, `{`, `}` or `,`), looking for `SAFETY:`.
+fn safety_above(lines: &[&str], i: usize) -> bool {
+    let mut j = i;
+    while j > 0 {
+        j -= 1;
+        let l = lines[j].trim();
+        if l.starts_with("//") {
+            if l.contains("SAFETY:") {
+                return true;
+            }
+            continue;
+        }
+        if l.contains("SAFETY:") {
+            return true;
+        }
+        if l.is_empty()
+            || l.ends_with(';')
+            || l.ends_with('{')
+            || l.ends_with('}')
+            || l.ends_with(',')
+        {
+            return false;
+        }
+    }
+    false
+}
+
+fn rust_files(root: &Path) -> Vec<PathBuf> {
+    let target = layout::target_dir(root);
+    let mut files = Vec::new();
+    let mut work = vec![root.to_path_buf()];
+    while let Some(dir) = work.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if p.is_dir() {
+                if !name.starts_with('.')
+                    && name != "target"
+                    && !name.starts_with("target-")
+                    && p != target
+                {
+                    work.push(p);
+                }
+            } else if name.ends_with(".rs") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `cargo xtask tidy`: [`tidy_file`] over every `.rs` file of the workspace.
+pub fn tidy(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("unexpected argument {a}; usage: cargo xtask tidy"));
+    }
+    let root = layout::root();
+    let mut count = 0;
+    let files = rust_files(&root);
+    for f in &files {
+        let text = fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        for p in tidy_file(&text) {
+            println!("{}:{p}", f.strip_prefix(&root).unwrap_or(f).display());
+            count += 1;
+        }
+    }
+    if count == 0 {
+        println!("tidy: {} files clean", files.len());
+        Ok(())
+    } else {
+        Err(format!("tidy: {count} problems"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `unsafe` + ` {`, kept apart so this file passes its own rule.
+    fn u() -> String {
+        ["unsafe", " {"].concat()
+    }
+
+    #[test]
+    fn clean_file_passes() {
+        let u = u();
+        let text = format!(
+            "//! Doc.\n\nfn f(p: *const u8) -> u8 {{\n    // SAFETY: p is valid.\n    {u} *p }}\n}}\n\
+             fn g(p: *const u8) -> u8 {{\n    // SAFETY: p is valid,\n    // and aligned.\n    let x =\n        {u} *p }};\n    x\n}}\n"
+        );
+        assert_eq!(tidy_file(&text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_rule_is_reported_with_its_line() {
+        let (u, dbg) = (u(), ["dbg", "!(x)"].concat());
+        let text = format!(
+            "fn f(p: *const u8) -> u8 {{ \n    let y = 1;\n    {dbg};\n    {u} *p }}\n}}\n"
+        );
+        let problems = tidy_file(&text);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].starts_with("1: does not open"));
+        assert!(problems[1].starts_with("1: trailing whitespace"));
+        assert!(problems[2].starts_with("3: `dbg!`"));
+        assert!(problems[3].starts_with("4: `unsafe") && problems[3].contains("without a"));
+    }
+
+    #[test]
+    fn unsafe_in_comments_and_docs_is_ignored() {
+        let u = u();
+        let text =
+            format!("//! Talks about `{u} }}` blocks.\n/// `{u} x }}` in a doc\nfn f() {{}}\n");
+        assert!(tidy_file(&text).is_empty());
+    }
+
+    #[test]
+    fn xtask_itself_is_tidy() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let text = fs::read_to_string(e.path()).unwrap();
+            assert_eq!(
+                tidy_file(&text),
+                Vec::<String>::new(),
+                "{}",
+                e.path().display()
+            );
+        }
+    }
+}
