@@ -34,11 +34,13 @@
 //!    queues itself at the back. A hand-off clears `DROP`.
 //! 5. A waiter that gives up (timeout) removes itself under the mutex; if it
 //!    finds it was granted meanwhile, it owns the GIL and returns success.
-//! 6. The shared state of a `Gil` is never freed while `LOCKED` is set (a
-//!    `Gil` handle dropped while its GIL is locked leaks one reference), so the
-//!    raw pointer the holder keeps in the thread-local `CURRENT` stays valid
-//!    for as long as the GIL is held; `release_while` clones the `Arc` before
-//!    it releases.
+//! 6. The shared state of a `Gil` is never freed: it is allocated once and
+//!    leaked (`&'static`), and when the last handle goes it is put in a pool
+//!    for the next `Gil::new` — but only if it is unlocked and nobody waits;
+//!    otherwise it stays as it is. So the raw pointer the holder keeps in the
+//!    thread-local `CURRENT` is always valid, even if a guard is leaked with
+//!    `mem::forget`; `release_while` also holds a handle while the GIL is
+//!    released, so the state cannot be recycled under it.
 //!
 //! # Policies
 //!
@@ -63,8 +65,15 @@ use crossbeam_utils::CachePadded;
 
 use crate::{
     error::{Error, Result},
-    primitive::{self, Arc, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering, Thread},
+    primitive::{self, Arc, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, Thread},
 };
+
+/// Idle GIL states, reused by `Gil::new` (invariant 6).
+#[cfg(not(coil_loom))]
+fn pool() -> &'static std::sync::Mutex<Vec<&'static Shared>> {
+    static POOL: std::sync::Mutex<Vec<&'static Shared>> = std::sync::Mutex::new(Vec::new());
+    &POOL
+}
 
 const LOCKED: u32 = 1;
 const QUEUED: u32 = 2;
@@ -72,7 +81,11 @@ const DROP: u32 = 4;
 
 /// Spins before a waiter parks: well under a microsecond on these machines,
 /// against about 40 µs for a futex wake-up across CPUs.
+#[cfg(not(coil_loom))]
 const SPINS: u32 = 200;
+/// Under loom every spin is a scheduling point: one keeps the model small.
+#[cfg(coil_loom)]
+const SPINS: u32 = 1;
 
 /// CPython's default switch interval (`sys.getswitchinterval()`).
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -152,6 +165,7 @@ struct Waiter {
     thread: Thread,
 }
 
+#[derive(Default)]
 struct Stats {
     acquisitions: AtomicU64,
     contended: AtomicU64,
@@ -170,6 +184,7 @@ pub(crate) struct Shared {
     policy: AtomicU8,
     timing: AtomicU8,
     epoch: Instant,
+    handles: AtomicUsize,
     stats: CachePadded<Stats>,
 }
 
@@ -196,16 +211,52 @@ impl Shared {
             policy: AtomicU8::new(policy as u8),
             timing: AtomicU8::new(0),
             epoch: Instant::now(),
-            stats: CachePadded::new(Stats {
-                acquisitions: AtomicU64::new(0),
-                contended: AtomicU64::new(0),
-                switches: AtomicU64::new(0),
-                forced: AtomicU64::new(0),
-                drops: AtomicU64::new(0),
-                wait_ns: AtomicU64::new(0),
-                hold_ns: AtomicU64::new(0),
-                acquired_at: AtomicU64::new(0),
-            }),
+            handles: AtomicUsize::new(1),
+            stats: CachePadded::new(Stats::default()),
+        }
+    }
+
+    /// A state for a new `Gil`: a recycled one, or a new leaked one.
+    fn obtain(policy: SwitchPolicy) -> &'static Shared {
+        #[cfg(not(coil_loom))]
+        {
+            let recycled = pool().lock().ok().and_then(|mut p| p.pop());
+            if let Some(s) = recycled {
+                s.interval_ns
+                    .store(nanos(DEFAULT_SWITCH_INTERVAL), Ordering::Relaxed);
+                s.policy.store(policy as u8, Ordering::Relaxed);
+                s.timing.store(0, Ordering::Relaxed);
+                let st = &s.stats;
+                for c in [
+                    &st.acquisitions,
+                    &st.contended,
+                    &st.switches,
+                    &st.forced,
+                    &st.drops,
+                    &st.wait_ns,
+                    &st.hold_ns,
+                    &st.acquired_at,
+                ] {
+                    c.store(0, Ordering::Relaxed);
+                }
+                s.handles.store(1, Ordering::Release);
+                return s;
+            }
+        }
+        Box::leak(Box::new(Shared::new(policy)))
+    }
+
+    /// The last handle went: recycle the state if it is idle.
+    fn retire(&'static self) {
+        #[cfg(not(coil_loom))]
+        {
+            let idle =
+                self.state.load(Ordering::Acquire) == 0 && primitive::lock(&self.queue).is_empty();
+            if idle {
+                if let Ok(mut p) = pool().lock() {
+                    p.push(self);
+                }
+            }
         }
     }
 
@@ -388,20 +439,16 @@ impl Shared {
     #[cold]
     fn yield_slow(&self) {
         self.on_releasing();
-        if !self.unlock_slow(true) {
-            // Nobody waits any more: the request is stale and was cleared.
-            self.on_acquired_again();
-            return;
+        if self.unlock_slow(true) {
+            // Cannot time out without a deadline.
+            let _ = self.lock_slow(false, None);
+            self.on_acquired();
+        } else if self.timing.load(Ordering::Relaxed) != 0 {
+            // Nobody waits any more: the request was stale and is cleared;
+            // the holder keeps the GIL, its hold time restarts.
+            let now = nanos(self.epoch.elapsed());
+            self.stats.acquired_at.store(now, Ordering::Relaxed);
         }
-        // Cannot time out without a deadline.
-        let _ = self.lock_slow(false, None);
-        self.on_acquired_again();
-    }
-
-    /// Like `on_acquired`, for a re-acquisition that is not counted anew
-    /// unless a switch happened.
-    fn on_acquired_again(&self) {
-        self.on_acquired();
     }
 }
 
@@ -423,16 +470,20 @@ impl Shared {
 /// assert_eq!(n, 42);
 /// drop(g);
 /// ```
-#[derive(Clone)]
 pub struct Gil {
-    shared: Arc<Shared>,
+    shared: &'static Shared,
+}
+
+impl Clone for Gil {
+    fn clone(&self) -> Self {
+        Gil::from_shared(self.shared)
+    }
 }
 
 impl Drop for Gil {
     fn drop(&mut self) {
-        // Invariant 6: never free the shared state while the GIL is locked.
-        if self.shared.state.load(Ordering::Acquire) & LOCKED != 0 {
-            std::mem::forget(Arc::clone(&self.shared));
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.retire();
         }
     }
 }
@@ -455,7 +506,7 @@ impl Default for Gil {
 
 impl PartialEq for Gil {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
+        ptr::eq(self.shared, other.shared)
     }
 }
 
@@ -485,8 +536,14 @@ impl Gil {
     /// ```
     pub fn with_policy(policy: SwitchPolicy) -> Self {
         Gil {
-            shared: Arc::new(Shared::new(policy)),
+            shared: Shared::obtain(policy),
         }
+    }
+
+    /// A new handle to a live state.
+    fn from_shared(shared: &'static Shared) -> Gil {
+        shared.handles.fetch_add(1, Ordering::Relaxed);
+        Gil { shared }
     }
 
     /// The process-wide default GIL, created on first use.
@@ -523,7 +580,7 @@ impl Gil {
         if !current_ptr().is_null() {
             return Err(Error::AlreadyHeld);
         }
-        let s = &*self.shared;
+        let s = self.shared;
         if !s.try_lock_fast() {
             s.lock_slow(false, None)?;
         }
@@ -573,7 +630,7 @@ impl Gil {
         if !current_ptr().is_null() {
             return Err(Error::AlreadyHeld);
         }
-        let s = &*self.shared;
+        let s = self.shared;
         if !s.try_lock_fast() {
             s.lock_slow(false, primitive::deadline(Some(timeout)))?;
         }
@@ -582,7 +639,7 @@ impl Gil {
 
     #[inline]
     fn enter(&self) -> GilGuard<'_> {
-        let s = &*self.shared;
+        let s = self.shared;
         set_current(s as *const Shared);
         s.on_acquired();
         GilGuard {
@@ -634,7 +691,7 @@ impl Gil {
     /// gil.with(|_| assert!(gil.is_held_by_current())).unwrap();
     /// ```
     pub fn is_held_by_current(&self) -> bool {
-        ptr::eq(current_ptr(), &*self.shared)
+        ptr::eq(current_ptr(), self.shared)
     }
 
     /// The switch interval (`sys.getswitchinterval()`).
@@ -920,7 +977,7 @@ impl GilToken<'_> {
     /// assert!(g.token().is_for(&a) && !g.token().is_for(&b));
     /// ```
     pub fn is_for(&self, gil: &Gil) -> bool {
-        ptr::eq(self.shared, &*gil.shared)
+        ptr::eq(self.shared, gil.shared)
     }
 }
 
@@ -932,15 +989,12 @@ pub(crate) fn release_while<R>(f: impl FnOnce() -> R) -> R {
     if p.is_null() {
         return f();
     }
-    // SAFETY: `p` is non-null, so this thread holds the GIL whose shared
-    // state `p` points to (it is set only by the holder and cleared on
-    // release); by invariant 6 that state is not freed while it is locked, so
-    // it is alive now and bumping its strong count is sound.
-    let keep: Arc<Shared> = unsafe {
-        Arc::increment_strong_count(p);
-        Arc::from_raw(p)
-    };
-    let s: &Shared = &keep;
+    // SAFETY: `p` is non-null, so it was set from a `&'static Shared` by
+    // this thread when it acquired that GIL; by invariant 6 no `Shared` is
+    // ever freed, so the pointer is valid for `'static`.
+    let s: &'static Shared = unsafe { &*p };
+    // Keeps the state from being recycled while it is released.
+    let _keep = Gil::from_shared(s);
     s.on_releasing();
     set_current(ptr::null());
     s.unlock_raw();
