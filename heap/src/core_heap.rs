@@ -29,6 +29,10 @@
 //!    `usable_arenas`.
 //! 4. A `HeapBox` is never moved; pools and other threads hold raw pointers to it. A
 //!    heap used by the global allocator is never freed (abandoned heaps are adopted).
+//! 5. `cache[class]` holds `n <= FREE_CACHE_SIZE` distinct blocks of `class` from pools
+//!    of this heap, freed by the owner and not yet given back to their pools: their
+//!    pools still count them in use. Allocation pops from it first; `trim`, thread
+//!    exit and `stats` treat them as free.
 
 use std::cell::UnsafeCell;
 use std::ptr;
@@ -36,7 +40,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::arena::{self, Arena, arena_of};
 use crate::geometry::{
-    ARENA_RESERVE, ARENA_SIZE, NB_SMALL_SIZE_CLASSES, POOLS_PER_ARENA, blocks_per_pool, class_size,
+    ARENA_RESERVE, ARENA_SIZE, FREE_CACHE_SIZE, NB_SMALL_SIZE_CLASSES, POOLS_PER_ARENA,
+    blocks_per_pool, class_size,
 };
 use crate::pool::{self, Pool, pool_of};
 use crate::stats::{ClassStats, Stats};
@@ -63,8 +68,15 @@ unsafe impl Sync for HeapBox {}
 // SAFETY: as above; nothing in a HeapBox is tied to the thread that made it.
 unsafe impl Send for HeapBox {}
 
+/// Freed blocks of one class waiting for reuse (invariant 5).
+struct FreeCache {
+    n: usize,
+    slots: [*mut u8; FREE_CACHE_SIZE],
+}
+
 /// The owner-only part of a heap.
 pub(crate) struct CoreHeap {
+    cache: [FreeCache; NB_SMALL_SIZE_CLASSES],
     used: [*mut Pool; NB_SMALL_SIZE_CLASSES],
     usable: *mut Arena,
     reserve: *mut Arena,
@@ -98,6 +110,12 @@ impl HeapBox {
                 all_next: UnsafeCell::new(ptr::null_mut()),
                 abandoned_next: UnsafeCell::new(ptr::null_mut()),
                 core: UnsafeCell::new(CoreHeap {
+                    cache: [const {
+                        FreeCache {
+                            n: 0,
+                            slots: [ptr::null_mut(); FREE_CACHE_SIZE],
+                        }
+                    }; NB_SMALL_SIZE_CLASSES],
                     used: [ptr::null_mut(); NB_SMALL_SIZE_CLASSES],
                     usable: ptr::null_mut(),
                     reserve: ptr::null_mut(),
@@ -153,6 +171,12 @@ impl CoreHeap {
     /// Allocates a block of `class`; null on OOM.
     #[inline(always)]
     pub(crate) fn alloc_small(&mut self, class: usize, remote: &AtomicPtr<u8>) -> *mut u8 {
+        let c = &mut self.cache[class];
+        if c.n > 0 {
+            c.n -= 1;
+            // SAFETY: n <= FREE_CACHE_SIZE (invariant 5), so n - 1 is in bounds.
+            return unsafe { *c.slots.get_unchecked(c.n) };
+        }
         let pool = self.used[class];
         if !pool.is_null() {
             // SAFETY: pools in used[] are initialised, owned by us, and have a non-null
@@ -171,12 +195,64 @@ impl CoreHeap {
         self.alloc_slow(class, remote)
     }
 
-    /// Frees a block of a pool owned by this heap.
+    /// Frees a block of `class` of a pool owned by this heap (into the free cache).
+    ///
+    /// # Safety
+    /// `p` is a live block of `class` of a pool owned by this heap.
+    #[inline(always)]
+    pub(crate) unsafe fn dealloc_small(&mut self, p: *mut u8, class: usize) {
+        let c = &mut self.cache[class];
+        if c.n < FREE_CACHE_SIZE {
+            c.slots[c.n] = p;
+            c.n += 1;
+        } else {
+            // SAFETY: per the caller.
+            unsafe { self.flush_cache(class, p) };
+        }
+    }
+
+    /// The free cache of `class` is full: give its newer half and `p` to their pools.
+    #[cold]
+    #[inline(never)]
+    unsafe fn flush_cache(&mut self, class: usize, p: *mut u8) {
+        let keep = FREE_CACHE_SIZE / 2;
+        while self.cache[class].n > keep {
+            let c = &mut self.cache[class];
+            c.n -= 1;
+            let b = c.slots[c.n];
+            // SAFETY: cached blocks are live in their pools (invariant 5).
+            unsafe { self.dealloc_to_pool(b) };
+        }
+        // SAFETY: per the caller.
+        unsafe { self.dealloc_to_pool(p) };
+    }
+
+    /// Gives every cached block back to its pool.
+    fn flush_all_caches(&mut self) {
+        for class in 0..NB_SMALL_SIZE_CLASSES {
+            while self.cache[class].n > 0 {
+                let c = &mut self.cache[class];
+                c.n -= 1;
+                let b = c.slots[c.n];
+                // SAFETY: cached blocks are live in their pools (invariant 5).
+                unsafe { self.dealloc_to_pool(b) };
+            }
+        }
+    }
+
+    /// Whether `p` sits in the free cache of `class` (a debug double-free check).
+    #[cfg(debug_assertions)]
+    pub(crate) fn cache_contains(&self, class: usize, p: *mut u8) -> bool {
+        let c = &self.cache[class];
+        c.slots[..c.n].contains(&p)
+    }
+
+    /// Frees a block straight into its pool.
     ///
     /// # Safety
     /// `p` is a live block of a pool owned by this heap.
-    #[inline(always)]
-    pub(crate) unsafe fn dealloc_small(&mut self, p: *mut u8) {
+    #[inline]
+    unsafe fn dealloc_to_pool(&mut self, p: *mut u8) {
         let pool = pool_of(p);
         // SAFETY: the pool is ours and initialised since `p` is live in it (caller).
         unsafe {
@@ -283,7 +359,7 @@ impl CoreHeap {
             // (push_remote's contract); the Acquire swap makes the links visible.
             unsafe {
                 let next = b.cast::<*mut u8>().read();
-                self.dealloc_small(b);
+                self.dealloc_to_pool(b);
                 b = next;
             }
         }
@@ -453,6 +529,7 @@ impl CoreHeap {
     /// pages of free pools in partly used arenas. Returns the bytes released.
     pub(crate) fn trim(&mut self, remote: &AtomicPtr<u8>) -> usize {
         self.drain_remote(remote);
+        self.flush_all_caches();
         for class in 0..NB_SMALL_SIZE_CLASSES {
             let p = self.used[class];
             // SAFETY: pools in used[] are live and ours.
@@ -498,6 +575,9 @@ impl CoreHeap {
             self.arenas_freed += 1;
         }
         self.arenas_live = 0;
+        for c in &mut self.cache {
+            c.n = 0;
+        }
         self.used = [ptr::null_mut(); NB_SMALL_SIZE_CLASSES];
         self.usable = ptr::null_mut();
         self.reserve = ptr::null_mut();
@@ -541,6 +621,11 @@ impl CoreHeap {
                 }
                 a = (*a).all_next;
             }
+        }
+        for (class, c) in s.classes.iter_mut().enumerate() {
+            let cached = self.cache[class].n;
+            c.blocks_in_use -= cached;
+            c.blocks_free += cached;
         }
         for (class, c) in s.classes.iter_mut().enumerate() {
             c.size = class_size(class);

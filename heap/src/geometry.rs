@@ -35,6 +35,12 @@
 //!   generation of objects, so memory really goes back (the `rss-after-free-ordered`
 //!   workload). Slot 0 holds the arena header; only its first page is ever touched, so
 //!   the resident cost is 4 KiB per MiB (0.4 %).
+//! * **`FREE_CACHE_SIZE` = 64.** A free pushes the pointer on a per-class stack
+//!   without touching the block or its pool header; an allocation pops it. Under churn
+//!   with a million live objects this removes two cache misses per free (the block and
+//!   its pool header, both cold), which is what made the pool-only design 2x slower
+//!   than jemalloc there. When the stack is full, the newer half goes back to its
+//!   pools. 64 pointers x 32 classes = 16 KiB per heap.
 //! * **`ARENA_RESERVE` = 4.** Empty arenas kept mapped (4 MiB) instead of returned at
 //!   once: CPython 3.11 returns an arena the moment it empties, and under batch churn that
 //!   costs it up to 50x the page faults of glibc. `trim()` returns the reserve too.
@@ -76,6 +82,14 @@ pub const NB_SMALL_SIZE_CLASSES: usize = SMALL_REQUEST_THRESHOLD / ALIGNMENT;
 pub const POOL_HEADER_SIZE: usize = 48;
 /// Empty arenas kept mapped for reuse before further empty arenas go back to the OS.
 pub const ARENA_RESERVE: usize = 4;
+
+/// Freed blocks each heap keeps per size class in its free cache (a stack of
+/// pointers) before handing half of them back to their pools.
+#[cfg(not(miri))]
+pub const FREE_CACHE_SIZE: usize = 64;
+/// Free cache size under miri (small, so flushes are exercised).
+#[cfg(miri)]
+pub const FREE_CACHE_SIZE: usize = 4;
 
 /// Size class index of a request of `size` bytes (`1..=SMALL_REQUEST_THRESHOLD`).
 /// A zero size is served as one byte (class 0).

@@ -213,13 +213,18 @@ unsafe fn dealloc_small(p: *mut u8, class: usize) {
     unsafe {
         crate::checks::check_small_dealloc(p, class, h, false)
     };
-    let _ = class;
     // SAFETY: `owner` is stable while the block is live (pool invariant 3); the block is
     // either ours (local free) or pushed to its owner, which is never freed.
     unsafe {
         let owner = (*pool).owner;
         if owner == h.cast_const() {
-            (*(*h).core.get()).dealloc_small(p);
+            let core = &mut *(*h).core.get();
+            #[cfg(debug_assertions)]
+            assert!(
+                !core.cache_contains(class, p),
+                "coil-heap: double free of {p:p}"
+            );
+            core.dealloc_small(p, class);
         } else {
             HeapBox::push_remote(owner, p);
         }

@@ -271,8 +271,14 @@ impl Heap {
                     true,
                 )
             };
+            let class = size_class(layout.size());
+            #[cfg(debug_assertions)]
+            assert!(
+                !self.core().cache_contains(class, p),
+                "coil-heap: double free of {p:p}"
+            );
             // SAFETY: a live block of ours (caller).
-            unsafe { self.core().dealloc_small(p) };
+            unsafe { self.core().dealloc_small(p, class) };
         } else {
             // SAFETY: a live system block with this layout (caller).
             unsafe { self.dealloc_large(p, layout) };
