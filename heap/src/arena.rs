@@ -51,10 +51,11 @@ pub(crate) struct Arena {
 
 const _: () = assert!(std::mem::size_of::<Arena>() <= 4096 && POOLS_PER_ARENA < 64);
 
-/// The arena that holds `p` (address masking).
+/// The arena that holds `p` (address masking, with the arena's exposed provenance as
+/// in `pool::pool_of`).
 #[inline(always)]
 pub(crate) fn arena_of<T>(p: *mut T) -> *mut Arena {
-    p.cast::<u8>().map_addr(|a| a & !(ARENA_SIZE - 1)).cast()
+    ptr::with_exposed_provenance_mut(p.addr() & !(ARENA_SIZE - 1))
 }
 
 /// Pool slot `idx` of `arena`.

@@ -43,7 +43,7 @@ use crate::geometry::{
     ARENA_RESERVE, ARENA_SIZE, FREE_CACHE_SIZE, NB_SMALL_SIZE_CLASSES, POOLS_PER_ARENA,
     blocks_per_pool, class_size,
 };
-use crate::pool::{self, Pool, pool_of};
+use crate::pool::{self, Pool, block_ptr, pool_of};
 use crate::stats::{ClassStats, Stats};
 use crate::{arena_map, sys};
 
@@ -153,6 +153,7 @@ impl HeapBox {
     /// `p` is a live block of a pool owned by `hb`, and is not used again.
     #[inline]
     pub(crate) unsafe fn push_remote(hb: *const HeapBox, p: *mut u8) {
+        let p = block_ptr(p);
         // SAFETY: HeapBoxes are never freed while blocks of theirs are live (invariant 4).
         let remote = unsafe { &(*hb).remote };
         let mut head = remote.load(Ordering::Relaxed);
@@ -201,6 +202,7 @@ impl CoreHeap {
     /// `p` is a live block of `class` of a pool owned by this heap.
     #[inline(always)]
     pub(crate) unsafe fn dealloc_small(&mut self, p: *mut u8, class: usize) {
+        let p = block_ptr(p);
         let c = &mut self.cache[class];
         if c.n < FREE_CACHE_SIZE {
             c.slots[c.n] = p;
@@ -253,6 +255,7 @@ impl CoreHeap {
     /// `p` is a live block of a pool owned by this heap.
     #[inline]
     unsafe fn dealloc_to_pool(&mut self, p: *mut u8) {
+        let p = block_ptr(p);
         let pool = pool_of(p);
         // SAFETY: the pool is ours and initialised since `p` is live in it (caller).
         unsafe {
@@ -405,6 +408,8 @@ impl CoreHeap {
             return ptr::null_mut();
         }
         arena_map::insert(base);
+        // Block and header pointers are re-derived from this provenance (pool_of).
+        let _ = base.expose_provenance();
         // SAFETY: a fresh mapping.
         let a = unsafe { arena::init(base) };
         // SAFETY: `a` is a fresh header; `self.all` holds live arenas of ours.

@@ -59,10 +59,23 @@ pub(crate) struct Pool {
 
 const _: () = assert!(std::mem::size_of::<Pool>() <= POOL_HEADER_SIZE);
 
-/// The pool that holds `p` (address masking; keeps `p`'s provenance).
+/// The pool that holds `p` (address masking).
+///
+/// The result takes the arena's exposed provenance, not `p`'s: a user pointer may
+/// carry a tag that covers only its block (a `Box` retag), and the header lies outside
+/// it. Every arena's base pointer is exposed when the arena is mapped. At run time this
+/// is a plain mask.
 #[inline(always)]
 pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
-    p.map_addr(|a| a & !(POOL_SIZE - 1)).cast()
+    std::ptr::with_exposed_provenance_mut(p.addr() & !(POOL_SIZE - 1))
+}
+
+/// A block pointer handed in by a user, re-derived from the arena's exposed
+/// provenance so the heap's own later accesses (free-list links, reuse) do not depend
+/// on the user's tag. A no-op at run time.
+#[inline(always)]
+pub(crate) fn block_ptr(p: *mut u8) -> *mut u8 {
+    std::ptr::with_exposed_provenance_mut(p.addr())
 }
 
 /// Initialises `pool` for `class` with one free block (the first); the rest is carved
