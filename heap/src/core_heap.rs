@@ -29,10 +29,12 @@
 //!    `usable_arenas`.
 //! 4. A `HeapBox` is never moved; pools and other threads hold raw pointers to it. A
 //!    heap used by the global allocator is never freed (abandoned heaps are adopted).
-//! 5. `cache[class]` holds `n <= FREE_CACHE_SIZE` distinct blocks of `class` from pools
-//!    of this heap, freed by the owner and not yet given back to their pools: their
-//!    pools still count them in use. Allocation pops from it first; `trim`, thread
-//!    exit and `stats` treat them as free.
+//! 5. `cache[class]` holds `n <= FREE_CACHE_SIZE` distinct blocks of `class`, freed by
+//!    this heap's owner and not yet given back to their pools: their pools still count
+//!    them in use. They may belong to other heaps (the global allocator frees without
+//!    reading the pool header); such blocks are handed out again here, or go to their
+//!    owner's remote list on overflow, `trim` and thread exit. Allocation pops from the
+//!    cache first; `stats` counts this heap's own cached blocks as free.
 
 use std::cell::UnsafeCell;
 use std::ptr;
@@ -196,10 +198,12 @@ impl CoreHeap {
         self.alloc_slow(class, remote)
     }
 
-    /// Frees a block of `class` of a pool owned by this heap (into the free cache).
+    /// Frees a block of `class` into the free cache. The block may belong to another
+    /// heap (the global allocator frees without looking at the pool header): it is then
+    /// reused here, or sent to its owner's remote list when the cache overflows.
     ///
     /// # Safety
-    /// `p` is a live block of `class` of a pool owned by this heap.
+    /// `p` is a live block of `class` of some heap, and is not used by the caller again.
     #[inline(always)]
     pub(crate) unsafe fn dealloc_small(&mut self, p: *mut u8, class: usize) {
         let p = block_ptr(p);
@@ -223,10 +227,29 @@ impl CoreHeap {
             c.n -= 1;
             let b = c.slots[c.n];
             // SAFETY: cached blocks are live in their pools (invariant 5).
-            unsafe { self.dealloc_to_pool(b) };
+            unsafe { self.release_block(b) };
         }
         // SAFETY: per the caller.
-        unsafe { self.dealloc_to_pool(p) };
+        unsafe { self.release_block(p) };
+    }
+
+    /// Gives a block back to its pool if the pool is ours, else to its owner's remote
+    /// list.
+    ///
+    /// # Safety
+    /// `p` is a live block that no one else will use.
+    #[inline]
+    unsafe fn release_block(&mut self, p: *mut u8) {
+        // SAFETY: the block is live, so its pool header and `owner` are stable (pool
+        // invariant 3); owners are never freed while blocks of theirs live.
+        unsafe {
+            let owner = (*pool_of(p)).owner;
+            if owner == self.me {
+                self.dealloc_to_pool(p);
+            } else {
+                HeapBox::push_remote(owner, p);
+            }
+        }
     }
 
     /// Gives every cached block back to its pool.
@@ -237,7 +260,7 @@ impl CoreHeap {
                 c.n -= 1;
                 let b = c.slots[c.n];
                 // SAFETY: cached blocks are live in their pools (invariant 5).
-                unsafe { self.dealloc_to_pool(b) };
+                unsafe { self.release_block(b) };
             }
         }
     }
@@ -628,9 +651,14 @@ impl CoreHeap {
             }
         }
         for (class, c) in s.classes.iter_mut().enumerate() {
-            let cached = self.cache[class].n;
-            c.blocks_in_use -= cached;
-            c.blocks_free += cached;
+            let cache = &self.cache[class];
+            for &b in &cache.slots[..cache.n] {
+                // SAFETY: cached blocks are live (invariant 5); `owner` is stable.
+                if unsafe { (*pool_of(b)).owner } == self.me {
+                    c.blocks_in_use -= 1;
+                    c.blocks_free += 1;
+                }
+            }
         }
         for (class, c) in s.classes.iter_mut().enumerate() {
             c.size = class_size(class);

@@ -10,9 +10,13 @@
 //! * **Per-thread heaps.** Each thread's first small allocation attaches a heap: an
 //!   abandoned one if any (adoption), else a new one. Allocation and same-thread frees
 //!   touch only that heap: no atomics, no locks.
-//! * **Cross-thread frees.** The pool header names its owning heap; a block freed by
-//!   another thread is pushed on the owner's `remote` list (one CAS, no global lock).
-//!   The owner drains the list in its allocation slow path and in `trim`.
+//! * **Cross-thread frees.** A free goes into the freeing thread's free cache without
+//!   looking at the block's pool (the fast path is the same for local and remote
+//!   blocks), and a cached block of another heap may be handed out again by this
+//!   thread. When the cache overflows (and at `trim` and thread exit), each block goes
+//!   back to its pool if this heap owns it, else onto its owner's `remote` list (one
+//!   CAS, no global lock). The owner drains that list in its allocation slow path and
+//!   in `trim`.
 //! * **Thread exit.** A thread-local guard's destructor drains and trims the heap and
 //!   puts it on the abandoned list; its live blocks stay valid, other threads may keep
 //!   freeing them (remote pushes), and the next new thread adopts the heap.
@@ -207,17 +211,15 @@ fn alloc_small(class: usize) -> *mut u8 {
 #[inline(always)]
 unsafe fn dealloc_small(p: *mut u8, class: usize) {
     let h = CURRENT.with(|c| c.get());
-    let pool = pool_of(p);
     #[cfg(debug_assertions)]
     // SAFETY: the check validates the arena before reading it.
     unsafe {
         crate::checks::check_small_dealloc(p, class, h, false)
     };
-    // SAFETY: `owner` is stable while the block is live (pool invariant 3); the block is
-    // either ours (local free) or pushed to its owner, which is never freed.
-    unsafe {
-        let owner = (*pool).owner;
-        if owner == h.cast_const() {
+    if is_real(h) {
+        // SAFETY: our own heap (invariant 1); the block goes into its free cache
+        // whichever heap owns it (core_heap invariant 5).
+        unsafe {
             let core = &mut *(*h).core.get();
             #[cfg(debug_assertions)]
             assert!(
@@ -225,9 +227,11 @@ unsafe fn dealloc_small(p: *mut u8, class: usize) {
                 "coil-heap: double free of {p:p}"
             );
             core.dealloc_small(p, class);
-        } else {
-            HeapBox::push_remote(owner, p);
         }
+    } else {
+        // SAFETY: no heap on this thread: hand the block to its owner, which is never
+        // freed; `owner` is stable while the block is live (pool invariant 3).
+        unsafe { HeapBox::push_remote((*pool_of(p)).owner, p) };
     }
 }
 

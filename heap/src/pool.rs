@@ -135,7 +135,7 @@ pub(crate) unsafe fn free_blocks(pool: *const Pool) -> usize {
 
 /// Debug check of a block being freed: panics with a clear message when `p` cannot be
 /// a live block of `class` in `pool`. When `scan` is set (the caller owns the pool),
-/// also walks the free list to catch a double free.
+/// also checks the carving mark and walks the free list to catch a double free.
 ///
 /// # Safety
 /// `pool` is the header of a pool in a live arena.
@@ -161,11 +161,12 @@ pub(crate) unsafe fn check_block(pool: *const Pool, p: *mut u8, class: usize, sc
             (off - POOL_HEADER_SIZE) % class_size(pclass) == 0,
             "coil-heap: dealloc of {p:p}: not the start of a block"
         );
-        assert!(
-            off < (*pool).next_offset as usize,
-            "coil-heap: dealloc of {p:p}: this block was never allocated"
-        );
         if scan {
+            // `next_offset` changes as the owner carves: only the owner may read it.
+            assert!(
+                off < (*pool).next_offset as usize,
+                "coil-heap: dealloc of {p:p}: this block was never allocated"
+            );
             let mut q = (*pool).free;
             let mut steps = 0;
             while !q.is_null() && steps <= blocks_per_pool(pclass) {
