@@ -1,0 +1,471 @@
+//! The collection algorithm, phase by phase, with CPython's phase names
+//! (`Modules/gcmodule.c` in 3.11) so the two can be read side by side.
+//! Read [`collect_main`] first.
+//!
+//! # States of an object during a collection (the header's gc bits)
+//!
+//! ```text
+//!   Reachable              COLLECTING clear: in a generation that is not
+//!                          being collected, or already proven reachable
+//!   gc_refs >= 0           COLLECTING set: update_refs copied the strong
+//!                          count, subtract_refs removed internal references
+//!   TentativelyUnreachable COLLECTING | UNREACHABLE: gc_refs reached 0 and
+//!                          move_unreachable has not (yet) found a path to it
+//!   Owned (dying)          COLLECTING | UNREACHABLE | OWNED: proven garbage;
+//!                          a count reaching zero leaves it to delete_garbage
+//! ```
+//!
+//! # Invariants
+//!
+//! 1. Every traversal is a loop over an intrusive list or an explicit work
+//!    list: no recursion proportional to the data, no allocation per object
+//!    (the legacy-finalizer mark stack is the one exception, and only when a
+//!    legacy finalizer is in the garbage).
+//! 2. User code (weak callbacks, finalizers, `Drop`) runs only after the
+//!    survivors were merged into the older generation, on objects whose
+//!    memory stays allocated: finalizers run while no garbage value has been
+//!    dropped; `delete_garbage` frees an object only once its count is zero.
+//! 3. While user code runs, the space's `collecting` flag is set: automatic
+//!    collections are skipped and explicit ones return 0 (as in CPython).
+
+use core::ptr::{self, NonNull};
+
+use coil_refcount::Flags;
+
+use crate::{
+    DebugFlags,
+    gc::{Object, run_finalizer},
+    head::{
+        self, COLLECTING, GcHead, HAS_CALLBACKS, MARK, OWNED, REFS_MASK, REFS_MAX, UNREACHABLE,
+    },
+    space::SpaceState,
+    trace::{Op, Visitor},
+    weakrefs,
+};
+
+/// What one collection found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Outcome {
+    /// Unreachable objects freed (or saved with `SAVEALL`).
+    pub(crate) collected: usize,
+    /// Unreachable objects kept in `garbage` (legacy finalizers).
+    pub(crate) uncollectable: usize,
+}
+
+#[inline(always)]
+unsafe fn nn(p: *mut GcHead) -> NonNull<GcHead> {
+    // SAFETY: list nodes are never null (caller walks a list).
+    unsafe { NonNull::new_unchecked(p) }
+}
+
+/// A sentinel for a private list, on the stack for the duration of a phase.
+/// Its address must not change while the list is non-empty.
+fn sentinel() -> GcHead {
+    GcHead::new(&head::SENTINEL_VTABLE, ptr::null())
+}
+
+/// Set all gc_refs = strong count, and COLLECTING. After this, gc_refs > 0
+/// for every object of `list` (objects with a zero count are not in lists,
+/// except owned ones during `check_garbage`, which then stay at 0).
+unsafe fn update_refs(list: *mut GcHead) {
+    // SAFETY: `list` is a sentinel whose nodes are live objects.
+    unsafe {
+        let mut gc = (*list).next.get();
+        while gc != list {
+            let h = nn(gc);
+            let strong = head::header(h).strong();
+            let refs = if strong >= REFS_MAX as usize {
+                REFS_MAX
+            } else {
+                strong as u32
+            };
+            let keep = head::bits(h) & (HAS_CALLBACKS | OWNED);
+            head::set_bits(h, keep | COLLECTING | refs);
+            gc = (*gc).next.get();
+        }
+    }
+}
+
+/// Subtract internal references from gc_refs. After this, gc_refs >= 0 for
+/// every object of `list`, and > 0 exactly for the objects referenced from
+/// outside the collected set.
+unsafe fn subtract_refs(list: *mut GcHead) {
+    let mut v = Visitor::new(Op::Subtract);
+    // SAFETY: live list nodes with initialised values.
+    unsafe {
+        let mut gc = (*list).next.get();
+        while gc != list {
+            ((*gc).vtable.trace)(nn(gc), &mut v);
+            gc = (*gc).next.get();
+        }
+    }
+}
+
+/// Move the objects of `young` with gc_refs == 0 that are not reachable
+/// from the others into `unreachable`. Loop invariant: every object before
+/// `gc` in `young` is reachable and scanned (COLLECTING clear); objects
+/// found reachable later are appended to `young`'s tail and scanned in
+/// turn — the list is the work list, so any depth runs in constant stack.
+/// Returns the number of reachable objects left in `young`.
+unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead) -> usize {
+    let mut survivors = 0;
+    let mut v = Visitor::new(Op::Reach { young });
+    // SAFETY: live list nodes; the visitor moves only COLLECTING objects
+    // between `young` and `unreachable`, which are both ours.
+    unsafe {
+        let mut gc = (*young).next.get();
+        while gc != young {
+            let h = nn(gc);
+            let b = head::bits(h);
+            if b & REFS_MASK != 0 {
+                // Reachable: everything it refers to is too.
+                ((*gc).vtable.trace)(h, &mut v);
+                let b = head::bits(h);
+                head::set_bits(h, b & !(COLLECTING | REFS_MASK));
+                survivors += 1;
+                gc = (*gc).next.get();
+            } else {
+                // Tentatively unreachable; may be moved back by a later
+                // visit from a reachable object.
+                let next = (*gc).next.get();
+                head::list_move(gc, unreachable);
+                head::set_bits(h, b | UNREACHABLE);
+                gc = next;
+            }
+        }
+    }
+    survivors
+}
+
+/// What the preparation pass learnt about the garbage.
+#[derive(Default)]
+struct Garbage {
+    count: usize,
+    legacy: bool,
+    weak: bool,
+    finalizers: bool,
+}
+
+/// Marks every unreachable object OWNED and notes what later phases need.
+unsafe fn prepare_garbage(unreachable: *mut GcHead) -> Garbage {
+    let mut g = Garbage::default();
+    // SAFETY: live list nodes.
+    unsafe {
+        let mut gc = (*unreachable).next.get();
+        while gc != unreachable {
+            let h = nn(gc);
+            let b = head::bits(h);
+            head::set_bits(h, (b & HAS_CALLBACKS) | COLLECTING | UNREACHABLE | OWNED);
+            let vt = (*gc).vtable;
+            g.count += 1;
+            g.legacy |= vt.legacy;
+            let hdr = head::header(h);
+            g.weak |= b & HAS_CALLBACKS != 0 || hdr.weak() > 1;
+            g.finalizers |= vt.finalize.is_some() && !hdr.flags().contains(Flags::FINALIZED);
+            gc = (*gc).next.get();
+        }
+    }
+    g
+}
+
+/// Move the objects with legacy finalizers, and everything reachable from
+/// them, from `unreachable` to `finalizers`; their bits are cleared (they
+/// survive, as uncollectable garbage).
+unsafe fn move_legacy_finalizers(unreachable: *mut GcHead, finalizers: *mut GcHead) {
+    let mut stack: Vec<NonNull<GcHead>> = Vec::new();
+    // SAFETY: live list nodes.
+    unsafe {
+        let mut gc = (*unreachable).next.get();
+        while gc != unreachable {
+            let next = (*gc).next.get();
+            if (*gc).vtable.legacy {
+                let h = nn(gc);
+                head::set_bits(h, head::bits(h) | MARK);
+                stack.push(h);
+            }
+            gc = next;
+        }
+        // move_legacy_finalizer_reachable: mark everything they reach.
+        let mut marked = Vec::new();
+        while let Some(h) = stack.pop() {
+            marked.push(h);
+            let mut v = Visitor::new(Op::Mark(&mut stack));
+            ((*h.as_ptr()).vtable.trace)(h, &mut v);
+        }
+        for h in marked {
+            head::list_move(h.as_ptr(), finalizers);
+            head::set_bits(h, head::bits(h) & HAS_CALLBACKS);
+        }
+    }
+}
+
+/// Clear weak references to the unreachable objects and run the callbacks
+/// of the weak handles that are not garbage themselves. Returns the number
+/// of callbacks run.
+unsafe fn handle_weakrefs(unreachable: *mut GcHead) -> usize {
+    let mut pending = Vec::new();
+    // SAFETY: live list nodes with initialised values.
+    unsafe {
+        if weakrefs::any_registered() {
+            // A weak handle owned by garbage is garbage: its callback must
+            // not run (CPython: "if wr is also trash, no").
+            let mut v = Visitor::new(Op::CancelWeak);
+            let mut gc = (*unreachable).next.get();
+            while gc != unreachable {
+                ((*gc).vtable.trace)(nn(gc), &mut v);
+                gc = (*gc).next.get();
+            }
+        }
+        let mut gc = (*unreachable).next.get();
+        while gc != unreachable {
+            let h = nn(gc);
+            let hdr = head::header(h);
+            if hdr.weak() > 1 || head::bits(h) & HAS_CALLBACKS != 0 {
+                hdr.insert_flags_local(Flags::WEAK_CLEARED);
+                if head::bits(h) & HAS_CALLBACKS != 0 {
+                    pending.push(weakrefs::take(h));
+                }
+            }
+            gc = (*gc).next.get();
+        }
+    }
+    // All weak references are cleared before any callback runs.
+    pending.into_iter().map(weakrefs::run).sum()
+}
+
+/// Run each finalizer that has not run yet (PEP 442), once ever. Returns
+/// how many ran. Owned objects cannot leave `unreachable` while the
+/// finalizers run (invariant 2), so the walk is stable.
+unsafe fn finalize_garbage(unreachable: *mut GcHead) -> usize {
+    let mut ran = 0;
+    // SAFETY: live list nodes with initialised values.
+    unsafe {
+        let mut gc = (*unreachable).next.get();
+        while gc != unreachable {
+            let h = nn(gc);
+            if let Some(fin) = (*gc).vtable.finalize {
+                let hdr = head::header(h);
+                if !hdr.flags().contains(Flags::FINALIZED) {
+                    hdr.insert_flags_local(Flags::FINALIZED);
+                    run_finalizer(h, fin);
+                    ran += 1;
+                }
+            }
+            gc = (*gc).next.get();
+        }
+    }
+    ran
+}
+
+/// Finalizers may have resurrected objects (made them reachable from
+/// outside again). Recompute reachability within the garbage: resurrected
+/// objects and everything they reach survive (moved to `old`); the rest
+/// stays in `unreachable`. (CPython 3.9+'s `handle_resurrected_objects`.)
+unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead) {
+    let mut still = sentinel();
+    let still: *mut GcHead = &mut still;
+    // SAFETY: live list nodes; `still` lives until the end of this function
+    // and is emptied back into `unreachable` before it returns.
+    unsafe {
+        head::list_init(still);
+        update_refs(unreachable);
+        subtract_refs(unreachable);
+        move_unreachable(unreachable, still);
+        // What is left in `unreachable` was resurrected.
+        let mut gc = (*unreachable).next.get();
+        while gc != unreachable {
+            let h = nn(gc);
+            head::set_bits(h, head::bits(h) & HAS_CALLBACKS);
+            gc = (*gc).next.get();
+        }
+        head::list_merge(unreachable, old);
+        head::list_merge(still, unreachable);
+        let mut gc = (*unreachable).next.get();
+        while gc != unreachable {
+            let h = nn(gc);
+            head::set_bits(
+                h,
+                (head::bits(h) & HAS_CALLBACKS) | COLLECTING | UNREACHABLE | OWNED,
+            );
+            gc = (*gc).next.get();
+        }
+    }
+}
+
+/// Break the cycles and free: drop each value (other garbage stays valid
+/// memory while it runs: an object is freed only once its count is zero,
+/// so a `Drop` that looks at another dying object finds it allocated, with
+/// its value either alive or flagged as dropped), then free it if nothing
+/// refers to it any more. Returns the number of objects deleted.
+unsafe fn delete_garbage(st: &SpaceState, unreachable: *mut GcHead) -> usize {
+    let mut n = 0;
+    // SAFETY: every node is an OWNED live object; once unlinked and
+    // un-owned it follows the ordinary count rules.
+    unsafe {
+        loop {
+            let gc = (*unreachable).next.get();
+            if gc == unreachable {
+                break;
+            }
+            let h = nn(gc);
+            head::list_remove(gc);
+            (*gc).space.set(ptr::null());
+            let hdr = head::header(h);
+            if head::bits(h) & HAS_CALLBACKS != 0 {
+                // Registered by a finalizer after handle_weakrefs ran.
+                hdr.insert_flags_local(Flags::WEAK_CLEARED);
+                weakrefs::run(weakrefs::take(h));
+            }
+            hdr.remove_flags_local(Flags::TRACKED);
+            // Still OWNED while its own value drops: a self-reference that
+            // reaches zero inside the drop must not free it under our feet.
+            head::set_bits(h, OWNED);
+            st.on_delete();
+            n += 1;
+            let vt = (*gc).vtable;
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (vt.drop_value)(h)));
+            // From now on the ordinary count path frees it (its value is
+            // flagged dropped, so that path only releases the memory).
+            head::set_bits(h, 0);
+            if hdr.strong() == 0 {
+                (vt.release)(h);
+            }
+        }
+    }
+    n
+}
+
+/// Keep each object of `list` in `garbage` (a new strong reference) and
+/// move the list to `old`. Returns the number of objects.
+unsafe fn save_garbage(st: &SpaceState, list: *mut GcHead, old: *mut GcHead) -> usize {
+    let mut n = 0;
+    // SAFETY: live list nodes with initialised values.
+    unsafe {
+        let mut saved = Vec::new();
+        let mut gc = (*list).next.get();
+        while gc != list {
+            let h = nn(gc);
+            head::set_bits(h, head::bits(h) & HAS_CALLBACKS);
+            saved.push(Object::new_ref(h));
+            n += 1;
+            gc = (*gc).next.get();
+        }
+        head::list_merge(list, old);
+        st.garbage.borrow_mut().extend(saved);
+    }
+    n
+}
+
+unsafe fn debug_list(list: *mut GcHead, what: &str) {
+    // SAFETY: live list nodes.
+    unsafe {
+        let mut gc = (*list).next.get();
+        while gc != list {
+            eprintln!(
+                "gc: {what} <{} object at {:#x}>",
+                ((*gc).vtable.type_name)(),
+                gc as usize
+            );
+            gc = (*gc).next.get();
+        }
+    }
+}
+
+/// The main function: collect generation `generation` and every younger
+/// one. Read this to understand how a collection works.
+///
+/// # Safety
+///
+/// Called by the space's owner thread, with `collecting` set by the caller
+/// and not reentered.
+pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome {
+    let debug = st.debug.get();
+    if debug.contains(DebugFlags::STATS) {
+        eprintln!(
+            "gc: collecting generation {generation}...\ngc: objects in each generation: {:?}",
+            st.generation_lens()
+        );
+    }
+    // Counts: this generation's collection is one event for the next.
+    if generation + 1 < 3 {
+        let c = &st.gens[generation + 1].count;
+        c.set(c.get() + 1);
+    }
+    for g in &st.gens[..=generation] {
+        g.count.set(0);
+    }
+    let young = st.gen_head(generation);
+    let old = if generation == 2 {
+        young
+    } else {
+        st.gen_head(generation + 1)
+    };
+    let mut unreachable = sentinel();
+    let unreachable: *mut GcHead = &mut unreachable;
+    let mut finalizers = sentinel();
+    let finalizers: *mut GcHead = &mut finalizers;
+    let mut out = Outcome::default();
+    // SAFETY: the lists are this space's generations and two private
+    // sentinels that live until the end of this function and are empty
+    // when it returns.
+    unsafe {
+        head::list_init(unreachable);
+        head::list_init(finalizers);
+        // Merge younger generations into the one being collected.
+        for g in 0..generation {
+            head::list_merge(st.gen_head(g), young);
+        }
+        // deduce_unreachable
+        update_refs(young);
+        subtract_refs(young);
+        let survivors = move_unreachable(young, unreachable);
+        // Survivors move on to the next generation (before any user code).
+        if young != old {
+            if generation == 1 {
+                st.long_lived_pending
+                    .set(st.long_lived_pending.get() + survivors);
+            }
+            head::list_merge(young, old);
+        } else {
+            st.long_lived_pending.set(0);
+            st.long_lived_total.set(survivors);
+        }
+        if head::list_is_empty(unreachable) {
+            return out;
+        }
+        let g = prepare_garbage(unreachable);
+        if g.legacy {
+            move_legacy_finalizers(unreachable, finalizers);
+        }
+        if debug.contains(DebugFlags::COLLECTABLE) {
+            debug_list(unreachable, "collectable");
+        }
+        // User code may run from here on (invariant 2).
+        if g.weak {
+            handle_weakrefs(unreachable);
+        }
+        if g.finalizers && finalize_garbage(unreachable) > 0 {
+            check_garbage(unreachable, old);
+        }
+        if debug.contains(DebugFlags::SAVEALL) {
+            out.collected = save_garbage(st, unreachable, old);
+        } else {
+            out.collected = delete_garbage(st, unreachable);
+        }
+        if !head::list_is_empty(finalizers) {
+            if debug.contains(DebugFlags::UNCOLLECTABLE) {
+                debug_list(finalizers, "uncollectable");
+            }
+            out.uncollectable = save_garbage(st, finalizers, old);
+        }
+        let _ = g.count;
+    }
+    if debug.contains(DebugFlags::STATS) {
+        eprintln!(
+            "gc: done, {} unreachable, {} uncollectable",
+            out.collected + out.uncollectable,
+            out.uncollectable
+        );
+    }
+    out
+}

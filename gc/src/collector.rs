@@ -1,0 +1,195 @@
+//! The [`Collector`] trait — how a space decides when and how much to
+//! collect — and the two collectors that ship: [`Generational`] (CPython
+//! 3.11, the default) and [`FullCollector`] (stop-the-world, every
+//! collection scans everything, paced by the live heap size).
+//!
+//! A collector is a policy over the collection primitive
+//! [`Space::run_collection`]: it is asked, each time generation 0's count
+//! passes its threshold, which generation to collect
+//! ([`Collector::on_threshold`]), and it performs explicit
+//! [`Space::collect`] calls ([`Collector::collect`]). Everything it needs
+//! to decide is public on [`Space`] (counts, thresholds, the long-lived
+//! figures, the number of tracked objects, the pause statistics), so a new
+//! collector is written outside this crate (see
+//! `examples/custom_collector.rs`).
+
+use crate::Space;
+
+/// A collection policy for a [`Space`].
+///
+/// # Examples
+///
+/// A collector that only ever collects the young generation automatically:
+///
+/// ```
+/// use coil_gc::{Collector, Space};
+/// struct YoungOnly;
+/// impl Collector for YoungOnly {
+///     fn name(&self) -> &'static str { "young-only" }
+///     fn on_threshold(&mut self, _space: &Space) -> Option<usize> { Some(0) }
+/// }
+/// let s = Space::with_collector(Box::new(YoungOnly));
+/// assert_eq!(s.collector_name(), "young-only");
+/// ```
+pub trait Collector {
+    /// A short name (shown by `Debug` and the benches).
+    fn name(&self) -> &'static str;
+
+    /// Called when generation 0's count exceeds its threshold while
+    /// automatic collection is enabled; returns the oldest generation to
+    /// collect now, or `None` to skip (generation 0's count then restarts
+    /// from 0, so the question comes again a threshold later).
+    fn on_threshold(&mut self, space: &Space) -> Option<usize>;
+
+    /// Performs a collection requested by [`Space::collect`] (and by
+    /// [`on_threshold`](Self::on_threshold)'s answer); returns the number of
+    /// unreachable objects found. The default runs CPython's algorithm on
+    /// generations `0..=generation`.
+    fn collect(&mut self, space: &Space, generation: usize) -> usize {
+        space.run_collection(generation)
+    }
+}
+
+/// CPython 3.11's generational policy: collect the oldest generation whose
+/// count exceeds its threshold, except that a full (generation 2)
+/// collection also waits until the objects promoted to generation 2 since
+/// the last full collection exceed a quarter of those that survived it (the
+/// long-lived heuristic, which keeps the total work linear when a program
+/// builds a large live structure).
+///
+/// # Examples
+///
+/// ```
+/// use coil_gc::{Generational, Space};
+/// let s = Space::with_collector(Box::new(Generational::new()));
+/// assert_eq!(s.collector_name(), "generational");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Generational {
+    _private: (),
+}
+
+impl Generational {
+    /// The CPython 3.11 policy.
+    ///
+    /// # Examples
+    ///
+    /// See [`Generational`].
+    pub fn new() -> Self {
+        Generational { _private: () }
+    }
+}
+
+impl Collector for Generational {
+    fn name(&self) -> &'static str {
+        "generational"
+    }
+
+    fn on_threshold(&mut self, space: &Space) -> Option<usize> {
+        let (c0, c1, c2) = space.get_count();
+        let (t0, t1, t2) = space.get_threshold();
+        let (total, pending) = space.long_lived();
+        if c2 > t2 && pending >= total / 4 {
+            return Some(2);
+        }
+        if c1 > t1 {
+            return Some(1);
+        }
+        (c0 > t0).then_some(0)
+    }
+}
+
+/// A stop-the-world, non-generational collector: every collection, automatic
+/// or explicit, scans every tracked object (all three generations). It runs
+/// automatically once the objects tracked since the last collection exceed
+/// `max(threshold0, live × ratio)`, where `live` is what survived the last
+/// one — so the work per allocated object stays constant however large the
+/// live heap grows, and memory stays within `1 + ratio` of the live size.
+///
+/// # Examples
+///
+/// ```
+/// use coil_gc::{FullCollector, Gc, Space, Trace};
+/// use std::cell::RefCell;
+/// #[derive(Trace)]
+/// struct N(RefCell<Option<Gc<N>>>);
+/// let s = Space::with_collector(Box::new(FullCollector::new()));
+/// let a = Gc::new_in(&s, N(RefCell::new(None)));
+/// *a.0.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// assert_eq!(s.collect(0).unwrap(), 1); // any generation means "everything"
+/// ```
+#[derive(Debug, Clone)]
+pub struct FullCollector {
+    ratio: f64,
+    live: usize,
+    baseline: usize,
+}
+
+impl Default for FullCollector {
+    fn default() -> Self {
+        FullCollector::new()
+    }
+}
+
+impl FullCollector {
+    /// Collect when new objects exceed the live size (ratio 1.0).
+    ///
+    /// # Examples
+    ///
+    /// See [`FullCollector`].
+    pub fn new() -> Self {
+        FullCollector::with_ratio(1.0)
+    }
+
+    /// Collect when new objects exceed `ratio ×` the live size (a negative
+    /// or NaN ratio counts as 0: collect at every threshold).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = coil_gc::FullCollector::with_ratio(0.5);
+    /// assert_eq!(c.ratio(), 0.5);
+    /// ```
+    pub fn with_ratio(ratio: f64) -> Self {
+        let ratio = if ratio.is_nan() { 0.0 } else { ratio.max(0.0) };
+        FullCollector {
+            ratio,
+            live: 0,
+            baseline: 0,
+        }
+    }
+
+    /// The growth ratio.
+    ///
+    /// # Examples
+    ///
+    /// See [`with_ratio`](Self::with_ratio).
+    pub fn ratio(&self) -> f64 {
+        self.ratio
+    }
+}
+
+impl Collector for FullCollector {
+    fn name(&self) -> &'static str {
+        "full"
+    }
+
+    fn on_threshold(&mut self, space: &Space) -> Option<usize> {
+        let tracked = space.tracked_count();
+        let grown = tracked.saturating_sub(self.baseline);
+        let budget = (self.live as f64 * self.ratio) as usize;
+        if grown > budget.max(space.get_threshold().0) {
+            Some(2)
+        } else {
+            None
+        }
+    }
+
+    fn collect(&mut self, space: &Space, _generation: usize) -> usize {
+        let n = space.run_collection(2);
+        self.live = space.tracked_count();
+        self.baseline = self.live;
+        n
+    }
+}
