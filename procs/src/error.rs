@@ -73,6 +73,9 @@ pub enum Error {
     TaskPanicked(String),
     /// The pool was terminated before the task completed.
     Terminated,
+    /// `task_done` was called more times than values were put
+    /// (`ValueError: task_done() called too many times`).
+    TaskDoneTooManyTimes,
 }
 
 impl fmt::Display for Error {
@@ -104,6 +107,7 @@ impl fmt::Display for Error {
             }
             Error::TaskPanicked(m) => write!(f, "task panicked: {m}"),
             Error::Terminated => f.write_str("pool terminated"),
+            Error::TaskDoneTooManyTimes => f.write_str("task_done() called too many times"),
         }
     }
 }

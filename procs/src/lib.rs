@@ -4,11 +4,15 @@
 mod codec;
 pub mod error;
 mod fork;
+mod futex;
 pub mod pipe;
 pub mod process;
+pub mod queue;
 pub mod spawn;
+mod transport;
 
 pub use error::{Error, Result};
 pub use pipe::{Connection, Pipe};
 pub use process::Process;
+pub use queue::{JoinableQueue, Queue, QueueOptions, SimpleQueue, TransportKind};
 pub use spawn::spawn_main;
