@@ -18,16 +18,12 @@ enum Msg {
 fn duplex_round_trips_across_processes() {
     let (mut a, mut b) = Pipe::new(true).unwrap();
     let mut p = Process::new(move || {
-        loop {
-            match b.recv::<Msg>().unwrap() {
-                Msg::Work { id, payload } => b
-                    .send(&Msg::Work {
-                        id: id + 1,
-                        payload,
-                    })
-                    .unwrap(),
-                Msg::Done => break,
-            }
+        while let Msg::Work { id, payload } = b.recv::<Msg>().unwrap() {
+            b.send(&Msg::Work {
+                id: id + 1,
+                payload,
+            })
+            .unwrap();
         }
     });
     p.start().unwrap();

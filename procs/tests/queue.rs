@@ -275,13 +275,8 @@ fn crash_round(kind: TransportKind, rng: &mut Rng) {
             outs.push(r);
             let q = q.clone();
             Process::new(move || {
-                loop {
-                    match q.get_timeout(Duration::from_secs(20)).unwrap() {
-                        m @ Msg::Item { .. } => {
-                            w.send(&check_item(&m)).unwrap();
-                        }
-                        Msg::Stop => break,
-                    }
+                while let m @ Msg::Item { .. } = q.get_timeout(Duration::from_secs(20)).unwrap() {
+                    w.send(&check_item(&m)).unwrap();
                 }
             })
         })
