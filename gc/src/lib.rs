@@ -115,7 +115,7 @@ pub use crate::{
     gc::{Gc, Object, Weak},
     space::{DEFAULT_THRESHOLDS, Space},
     stats::{CallbackInfo, GenStats, PauseStats, Phase},
-    trace::{Trace, Visitor},
+    trace::{Trace, TraceDyn, Visitor},
 };
 
 /// `gc.collect(generation)` on this thread's default space.

@@ -233,6 +233,53 @@ impl<'a> Visitor<'a> {
     }
 }
 
+/// The dyn-compatible face of [`Trace`] (which has an associated const and
+/// so cannot be a trait object): every `Trace` type implements it, and
+/// `Box<dyn TraceDyn>` traces its content. For your own trait objects, make
+/// `TraceDyn` a supertrait and forward `Trace` for the `dyn` type.
+///
+/// # Examples
+///
+/// ```
+/// use coil_gc::{Gc, Trace, TraceDyn, Visitor};
+/// use std::cell::RefCell;
+///
+/// trait Shape: TraceDyn {
+///     fn area(&self) -> f64;
+/// }
+/// // SAFETY: forwards to the value's own Trace impl.
+/// unsafe impl Trace for dyn Shape {
+///     fn trace(&self, v: &mut Visitor<'_>) { self.trace_dyn(v) }
+/// }
+/// #[derive(Trace)]
+/// struct Square(f64, RefCell<Option<Gc<Holder>>>);
+/// impl Shape for Square { fn area(&self) -> f64 { self.0 * self.0 } }
+/// #[derive(Trace)]
+/// struct Holder(Box<dyn Shape>);
+///
+/// let h = Gc::new(Holder(Box::new(Square(2.0, RefCell::new(None)))));
+/// assert_eq!(h.0.area(), 4.0);
+/// assert_eq!(Gc::to_object(&h).referents().len(), 0);
+/// ```
+pub trait TraceDyn {
+    /// Calls [`Trace::trace`] on the value.
+    fn trace_dyn(&self, v: &mut Visitor<'_>);
+}
+
+impl<T: Trace> TraceDyn for T {
+    #[inline]
+    fn trace_dyn(&self, v: &mut Visitor<'_>) {
+        self.trace(v);
+    }
+}
+
+// SAFETY: forwards to the concrete value's impl.
+unsafe impl Trace for dyn TraceDyn {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.trace_dyn(v);
+    }
+}
+
 // ----------------------------------------------------------------------
 // Leaves: types that can hold no Gc.
 // ----------------------------------------------------------------------
