@@ -14,8 +14,6 @@
 //!    unrelated process reads as alive (a limit shared with every pid-based
 //!    scheme, written down in the ring docs).
 
-#![allow(dead_code)] // Used by the rings and locks that follow.
-
 use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
@@ -48,6 +46,14 @@ pub(crate) fn my_pid() -> u32 {
         }
     });
     let p = std::process::id();
+    PID.store(p, Ordering::Relaxed);
+    p
+}
+
+/// Refresh the cached pid in a fork child handler; returns it.
+pub(crate) fn reset_pid_after_fork() -> u32 {
+    // SAFETY: getpid is async-signal-safe and always succeeds.
+    let p = unsafe { libc::getpid() } as u32;
     PID.store(p, Ordering::Relaxed);
     p
 }

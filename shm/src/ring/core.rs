@@ -1,0 +1,401 @@
+//! What both rings share: the control block at the start of the segment, the
+//! peer table that detects a dead or departed other side, and blocking waits
+//! (spin briefly, then sleep on a cross-process futex).
+//!
+//! # Control block
+//!
+//! ```text
+//! +--------------------------------------------------------------+ 0
+//! | magic | kind | param_a | param_b | closed | counts | ever     |
+//! | peers[64]: (role << 32 | pid), 0 = free                        |
+//! +--------------------------------------------------------------+ (128-aligned)
+//! | tail       (own 128-byte line)                                 |
+//! | head       (own 128-byte line)                                 |
+//! | data_sig   (seq, waiters; own line) — receivers sleep here     |
+//! | space_sig  (seq, waiters; own line) — senders sleep here       |
+//! +--------------------------------------------------------------+
+//! ```
+//!
+//! Head, tail and the two signals each sit on their own 128-byte line (the
+//! pair of 64-byte lines Intel's spatial prefetcher fetches together), so a
+//! sender and a receiver on two CPUs do not bounce one line between them.
+//!
+//! # Waiting without lost wake-ups
+//!
+//! A waiter reads `sig.seq`, increments `sig.waiters`, retries its operation,
+//! and only then sleeps with `FUTEX_WAIT(seq, old)`. A notifier publishes its
+//! change, increments `sig.seq`, and calls `FUTEX_WAKE` only if `waiters` is
+//! non-zero. All four steps are `SeqCst`: either the waiter's retry sees the
+//! change, or the notifier's `seq` increment happens before the futex compares
+//! and the sleep returns at once. Sleeps are also capped at
+//! [`RECHECK`], when the waiter checks its peers' liveness.
+//!
+//! # Peers
+//!
+//! Each handle registers `(role, pid)` in a free entry of `peers` and clears
+//! it on drop. A `pthread_atfork` child handler registers every handle the
+//! child inherits, so an inherited end counts as live until the child drops
+//! it or dies — the semantics of pipe ends across `fork`: a child that will
+//! not use an inherited end should drop it. `counts`
+//! holds the registered number per role, for a cheap check on every operation;
+//! the slow path (before sleeping, and every `RECHECK`) scans the table,
+//! clears entries whose process is dead, and so finds out that a side is gone
+//! even after `SIGKILL`. `ever` records that a role was ever registered, so a
+//! receiver waiting for a sender that has not attached yet is not told the
+//! ring is disconnected.
+
+use std::{
+    cell::UnsafeCell,
+    hint,
+    sync::{
+        Arc, Once,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use crate::{
+    error::{Error, Result},
+    sys,
+};
+
+/// Entries in the peer table.
+pub(crate) const MAX_PEERS: usize = 64;
+/// The longest a blocked operation sleeps before re-checking peer liveness.
+pub(crate) const RECHECK: Duration = Duration::from_millis(10);
+
+pub(crate) const SENDER: usize = 0;
+pub(crate) const RECEIVER: usize = 1;
+
+/// A value on its own pair of cache lines.
+#[repr(C, align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+/// A futex word plus the number of sleepers on it.
+#[repr(C)]
+pub(crate) struct Signal {
+    seq: AtomicU32,
+    waiters: AtomicU32,
+}
+
+impl Signal {
+    /// Wake every sleeper after a change has been published.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            sys::futex_wake(&self.seq, u32::MAX);
+        }
+    }
+}
+
+/// The control block at offset 0 of every ring segment.
+#[repr(C)]
+pub(crate) struct Control {
+    pub(crate) magic: AtomicU64,
+    pub(crate) kind: u64,
+    pub(crate) param_a: u64,
+    pub(crate) param_b: u64,
+    pub(crate) closed: AtomicU32,
+    counts: [AtomicU32; 2],
+    ever: [AtomicU32; 2],
+    peers: [AtomicU64; MAX_PEERS],
+    pub(crate) tail: Padded<AtomicU64>,
+    pub(crate) head: Padded<AtomicU64>,
+    pub(crate) data_sig: Padded<Signal>,
+    pub(crate) space_sig: Padded<Signal>,
+}
+
+fn entry(role: usize, pid: u32) -> u64 {
+    ((role as u64 + 1) << 32) | pid as u64
+}
+
+impl Control {
+    /// Register the calling process in `role`; returns the table index.
+    pub(crate) fn register(&self, role: usize) -> Result<usize> {
+        let me = sys::my_pid();
+        if let Some(i) = self.try_register(role, me) {
+            return Ok(i);
+        }
+        self.reap_dead();
+        self.try_register(role, me).ok_or(Error::CapacityExceeded(
+            "a ring has at most 64 registered handles",
+        ))
+    }
+
+    /// Take a free entry for `(role, pid)` with atomics only (fork-safe).
+    fn try_register(&self, role: usize, pid: u32) -> Option<usize> {
+        let me = entry(role, pid);
+        for (i, e) in self.peers.iter().enumerate() {
+            if e.compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.counts[role].fetch_add(1, Ordering::SeqCst);
+                self.ever[role].store(1, Ordering::SeqCst);
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Clear entry `idx` if it still holds `(role, pid)`.
+    pub(crate) fn deregister(&self, idx: usize, role: usize, pid: u32) {
+        if let Some(e) = self.peers.get(idx) {
+            if e.compare_exchange(entry(role, pid), 0, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.counts[role].fetch_sub(1, Ordering::SeqCst);
+                self.space_sig.0.notify();
+                self.data_sig.0.notify();
+            }
+        }
+    }
+
+    /// Clear the entries of dead processes; returns how many live ones each role has.
+    pub(crate) fn reap_dead(&self) -> [usize; 2] {
+        let mut live = [0; 2];
+        for e in &self.peers {
+            let v = e.load(Ordering::SeqCst);
+            if v == 0 {
+                continue;
+            }
+            let role = ((v >> 32) as usize).wrapping_sub(1);
+            if role > 1 {
+                continue;
+            }
+            if sys::pid_alive(v as u32) {
+                live[role] += 1;
+            } else if e
+                .compare_exchange(v, 0, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.counts[role].fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        live
+    }
+
+    /// Whether the side `role` is gone: the ring was closed, or every handle
+    /// of that role has been dropped (or, with `scan`, its process died).
+    pub(crate) fn gone(&self, role: usize, scan: bool) -> bool {
+        if self.closed.load(Ordering::SeqCst) != 0 {
+            return true;
+        }
+        if self.ever[role].load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        if scan {
+            self.reap_dead()[role] == 0
+        } else {
+            self.counts[role].load(Ordering::SeqCst) == 0
+        }
+    }
+
+    /// Close the ring for everyone and wake every sleeper.
+    pub(crate) fn close(&self) {
+        self.closed.store(1, Ordering::SeqCst);
+        self.data_sig.0.notify();
+        self.space_sig.0.notify();
+    }
+}
+
+/// The registration core shared with the fork handler.
+#[derive(Debug)]
+struct RegCore {
+    ctl: *const Control,
+    role: usize,
+    idx: AtomicUsize,
+    pid: AtomicU32,
+}
+
+// SAFETY: `ctl` points into a shared mapping that outlives the registration
+// (the handle owning the registration also owns the mapping and releases the
+// registration first); every field is accessed atomically.
+unsafe impl Send for RegCore {}
+// SAFETY: as above.
+unsafe impl Sync for RegCore {}
+
+/// Every live registration of this process, so a forked child can register
+/// its inherited handles the moment it starts (pipe semantics: an end
+/// inherited across `fork` counts until the child drops it or dies).
+struct Live {
+    lock: AtomicBool,
+    regs: UnsafeCell<Vec<Arc<RegCore>>>,
+}
+
+// SAFETY: `regs` is only touched while `lock` is held (see `with_live`), or
+// in the fork child handler, which inherits the lock taken by the prepare
+// handler.
+unsafe impl Sync for Live {}
+
+static LIVE: Live = Live {
+    lock: AtomicBool::new(false),
+    regs: UnsafeCell::new(Vec::new()),
+};
+static FORK_HOOK: Once = Once::new();
+
+fn live_lock() {
+    while LIVE
+        .lock
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        hint::spin_loop();
+    }
+}
+
+fn live_unlock() {
+    LIVE.lock.store(false, Ordering::Release);
+}
+
+fn with_live<R>(f: impl FnOnce(&mut Vec<Arc<RegCore>>) -> R) -> R {
+    live_lock();
+    // SAFETY: the lock is held, so this is the only reference to `regs`.
+    let r = f(unsafe { &mut *LIVE.regs.get() });
+    live_unlock();
+    r
+}
+
+extern "C" fn fork_prepare() {
+    live_lock();
+}
+
+extern "C" fn fork_parent() {
+    live_unlock();
+}
+
+extern "C" fn fork_child() {
+    let me = sys::reset_pid_after_fork();
+    // SAFETY: the prepare handler took the lock before fork; the child is
+    // single-threaded and owns it now.
+    let regs = unsafe { &*LIVE.regs.get() };
+    for r in regs {
+        // SAFETY: the mapping behind `ctl` is inherited by the child and
+        // still mapped (the owning handle exists in the child's copy).
+        let ctl = unsafe { &*r.ctl };
+        if let Some(i) = ctl.try_register(r.role, me) {
+            r.idx.store(i, Ordering::Relaxed);
+            r.pid.store(me, Ordering::Relaxed);
+        }
+    }
+    live_unlock();
+}
+
+/// A handle's entry in the peer table: registered at creation, again in every
+/// forked child (at fork time, or lazily if the table was full then), and
+/// released on drop in the process that registered it.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    core: Arc<RegCore>,
+}
+
+impl Registration {
+    pub(crate) fn new(ctl: &Control, role: usize) -> Result<Self> {
+        FORK_HOOK.call_once(|| {
+            // SAFETY: the handlers only take/release a spin lock and do atomic
+            // operations on already-mapped memory.
+            unsafe {
+                libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child))
+            };
+        });
+        let idx = ctl.register(role)?;
+        let core = Arc::new(RegCore {
+            ctl,
+            role,
+            idx: AtomicUsize::new(idx),
+            pid: AtomicU32::new(sys::my_pid()),
+        });
+        with_live(|v| v.push(core.clone()));
+        Ok(Self { core })
+    }
+
+    /// Make sure this process is registered (after a fork whose handler found
+    /// the table full, it is not yet).
+    #[inline]
+    pub(crate) fn ensure(&self, ctl: &Control) -> Result<()> {
+        let me = sys::my_pid();
+        if self.core.pid.load(Ordering::Relaxed) != me {
+            let idx = ctl.register(self.core.role)?;
+            self.core.idx.store(idx, Ordering::Relaxed);
+            self.core.pid.store(me, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release(&self, ctl: &Control) {
+        with_live(|v| v.retain(|r| !Arc::ptr_eq(r, &self.core)));
+        let pid = self.core.pid.load(Ordering::Relaxed);
+        if pid == sys::my_pid() {
+            ctl.deregister(self.core.idx.load(Ordering::Relaxed), self.core.role, pid);
+        }
+    }
+}
+
+/// How a blocking operation waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait {
+    pub(crate) spin: Duration,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Wait {
+    pub(crate) fn new(spin: Duration, timeout: Option<Duration>) -> Self {
+        Self {
+            spin,
+            deadline: timeout.map(|t| Instant::now() + t),
+        }
+    }
+}
+
+/// Run `attempt` until it returns `Some`: spin for `w.spin`, then sleep on
+/// `sig` between attempts. `attempt(scan)` is told when to scan peer liveness
+/// (every [`RECHECK`] while sleeping).
+pub(crate) fn block<R>(
+    sig: &Signal,
+    w: Wait,
+    mut attempt: impl FnMut(bool) -> Option<Result<R>>,
+) -> Result<R> {
+    let start = Instant::now();
+    let mut i = 0u32;
+    loop {
+        if let Some(r) = attempt(false) {
+            return r;
+        }
+        i += 1;
+        if i % 16 == 0 {
+            let now = Instant::now();
+            if now - start >= w.spin {
+                break;
+            }
+            if w.deadline.is_some_and(|d| now >= d) {
+                return Err(Error::Timeout);
+            }
+        }
+        hint::spin_loop();
+    }
+    let mut last_scan: Option<Instant> = None;
+    loop {
+        let seq = sig.seq.load(Ordering::SeqCst);
+        sig.waiters.fetch_add(1, Ordering::SeqCst);
+        let now = Instant::now();
+        let expired = w.deadline.is_some_and(|d| now >= d);
+        let scan = !expired && last_scan.is_none_or(|t| now - t >= RECHECK);
+        if scan {
+            last_scan = Some(now);
+        }
+        if let Some(r) = attempt(scan) {
+            sig.waiters.fetch_sub(1, Ordering::SeqCst);
+            return r;
+        }
+        if expired {
+            sig.waiters.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Timeout);
+        }
+        let mut nap = RECHECK;
+        if let Some(d) = w.deadline {
+            nap = nap.min(d - now);
+        }
+        sys::futex_wait(&sig.seq, seq, Some(nap));
+        sig.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}

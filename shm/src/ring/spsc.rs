@@ -1,0 +1,827 @@
+//! The single-producer single-consumer ring: a byte buffer carrying
+//! variable-length messages of any size, streamed through it in chunks so a
+//! message larger than the buffer still flows at memory speed.
+//!
+//! # Layout and framing
+//!
+//! ```text
+//! control block | data[capacity]  (capacity a power of two, >= 64)
+//! frame = len: u64 little-endian | payload[len] | pad to a multiple of 8
+//! ```
+//!
+//! `tail` (written by the sender only) and `head` (written by the receiver
+//! only) are byte positions that only grow; the bytes in `head..tail` are
+//! published and unread. Frames start 8-aligned, so a length word never
+//! wraps around the end of the buffer; a payload may, and is copied in two
+//! pieces.
+//!
+//! A message whose frame fits the buffer is published with one `Release`
+//! store of `tail` after it is complete. A larger one is published chunk by
+//! chunk ([`CHUNK`] bytes), and the receiver releases space chunk by chunk,
+//! so the two copies overlap on two CPUs.
+//!
+//! # Invariants
+//!
+//! 1. Only the (single) sender stores `tail`, only the receiver stores `head`;
+//!    `head <= tail <= head + capacity`.
+//! 2. Bytes in `tail..head + capacity` belong to the sender, bytes in
+//!    `head..tail` to the receiver; each side touches only its own bytes.
+//! 3. A sender that dies mid-frame leaves a partial frame. The receiver
+//!    notices (the sender's pid is dead, checked while waiting), closes the
+//!    ring and reports [`Error::Disconnected`]: nothing after that frame can
+//!    be framed correctly, and an SPSC ring has no other sender to serve.
+
+use std::{
+    cell::Cell,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use super::core::{Control, RECEIVER, Registration, SENDER, Wait, block};
+use crate::{
+    error::{Error, Result},
+    segment::{SharedMemory, ShmOptions},
+    value::wait_magic,
+};
+
+const MAGIC: u64 = 0x636f_696c_7370_7363; // "coilspsc"
+/// Bytes published at a time while a message larger than the ring streams.
+pub const CHUNK: usize = 64 * 1024;
+
+/// Sizing and waiting policy of an [`SpscRing`].
+///
+/// # Examples
+///
+/// ```
+/// let o = coil_shm::SpscOptions::new().capacity(1 << 16);
+/// assert_eq!(o.get_capacity(), 1 << 16);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SpscOptions {
+    capacity: usize,
+    max_message: usize,
+    spin: Duration,
+    shm: ShmOptions,
+}
+
+impl Default for SpscOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpscOptions {
+    /// 1 MiB buffer, messages up to 1 GiB, 50 µs of spinning before sleeping.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_shm::SpscOptions::new().get_max_message(), 1 << 30);
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            capacity: 1 << 20,
+            max_message: 1 << 30,
+            spin: Duration::from_micros(50),
+            shm: ShmOptions::new(),
+        }
+    }
+    /// Buffer size in bytes (64 to 2^40, rounded up to a power of two).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_shm::SpscOptions::new().capacity(4096).get_capacity(), 4096);
+    /// ```
+    pub const fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+    /// Largest message accepted (a guard against bad lengths; messages may
+    /// exceed the buffer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_shm::SpscOptions::new().max_message(10).get_max_message(), 10);
+    /// ```
+    pub const fn max_message(mut self, n: usize) -> Self {
+        self.max_message = n;
+        self
+    }
+    /// How long a blocking call spins before it sleeps on the futex.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = coil_shm::SpscOptions::new().spin(std::time::Duration::from_micros(5));
+    /// ```
+    pub const fn spin(mut self, d: Duration) -> Self {
+        self.spin = d;
+        self
+    }
+    /// Segment options (mode, tracking) for a named ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = coil_shm::SpscOptions::new().shm(coil_shm::ShmOptions::new().track(false));
+    /// ```
+    pub const fn shm(mut self, shm: ShmOptions) -> Self {
+        self.shm = shm;
+        self
+    }
+    /// The capacity asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_shm::SpscOptions::new().get_capacity(), 1 << 20);
+    /// ```
+    pub const fn get_capacity(&self) -> usize {
+        self.capacity
+    }
+    /// The message limit asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_shm::SpscOptions::new().get_max_message(), 1 << 30);
+    /// ```
+    pub const fn get_max_message(&self) -> usize {
+        self.max_message
+    }
+}
+
+fn data_offset() -> usize {
+    size_of::<Control>().div_ceil(128) * 128
+}
+
+fn layout(capacity: usize, max_message: usize) -> Result<(u64, usize)> {
+    if !(64..=1 << 40).contains(&capacity) {
+        return Err(Error::InvalidSize {
+            size: capacity,
+            reason: "ring capacity must be 64 bytes to 2^40",
+        });
+    }
+    if max_message == 0 {
+        return Err(Error::InvalidSize {
+            size: 0,
+            reason: "the message limit must be at least 1",
+        });
+    }
+    let cap = capacity.next_power_of_two();
+    Ok((cap as u64, data_offset() + cap))
+}
+
+fn frame_len(len: usize) -> u64 {
+    8 + (len as u64).div_ceil(8) * 8
+}
+
+#[derive(Debug)]
+struct Inner {
+    seg: SharedMemory,
+    cap: u64,
+    max: usize,
+    spin: Duration,
+}
+
+impl Inner {
+    fn ctl(&self) -> &Control {
+        // SAFETY: initialised control block at offset 0 (published by magic).
+        unsafe { &*(self.seg.as_ptr() as *const Control) }
+    }
+
+    fn data(&self) -> *mut u8 {
+        // SAFETY: the data area follows the control block inside the segment.
+        unsafe { self.seg.as_ptr().add(data_offset()) }
+    }
+
+    /// Copy `src` into the buffer at stream position `pos` (wrapping).
+    ///
+    /// # Safety
+    ///
+    /// The `src.len()` bytes from `pos` must belong to the sender (invariant 2).
+    unsafe fn put(&self, pos: u64, src: &[u8]) {
+        let i = (pos & (self.cap - 1)) as usize;
+        let first = src.len().min(self.cap as usize - i);
+        // SAFETY: both pieces lie inside the data area; the caller owns them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(i), first);
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), self.data(), src.len() - first);
+        }
+    }
+
+    /// Copy `n` bytes at stream position `pos` to `dst`.
+    ///
+    /// # Safety
+    ///
+    /// The `n` bytes from `pos` must be published to the receiver, and `dst`
+    /// valid for `n` writes.
+    unsafe fn get(&self, pos: u64, dst: *mut u8, n: usize) {
+        let i = (pos & (self.cap - 1)) as usize;
+        let first = n.min(self.cap as usize - i);
+        // SAFETY: as the contract says; both pieces lie inside the data area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.data().add(i), dst, first);
+            std::ptr::copy_nonoverlapping(self.data(), dst.add(first), n - first);
+        }
+    }
+}
+
+/// A single-producer single-consumer ring of variable-length messages.
+///
+/// # Examples
+///
+/// ```
+/// use coil_shm::{SpscOptions, SpscRing};
+///
+/// let ring = SpscRing::anonymous(&SpscOptions::new().capacity(4096))?;
+/// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+/// tx.send(b"short")?;
+/// assert_eq!(rx.recv()?, b"short");
+/// # Ok::<(), coil_shm::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SpscRing {
+    inner: Arc<Inner>,
+}
+
+impl SpscRing {
+    fn init(seg: SharedMemory, cap: u64, opts: &SpscOptions) -> Self {
+        let c = seg.as_ptr() as *mut Control;
+        // SAFETY: fresh zeroed segment sized by `layout`; unread before magic.
+        unsafe {
+            (&raw mut (*c).kind).write(1);
+            (&raw mut (*c).param_a).write(cap);
+            (&raw mut (*c).param_b).write(opts.max_message as u64);
+            (*c).magic.store(MAGIC, Ordering::Release);
+        }
+        Self {
+            inner: Arc::new(Inner {
+                seg,
+                cap,
+                max: opts.max_message,
+                spin: opts.spin,
+            }),
+        }
+    }
+
+    /// Create a named ring.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSize`] for a capacity outside 64..=2^40 or a zero
+    /// message limit; as [`SharedMemory::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_shm::{SpscOptions, SpscRing};
+    /// let name = format!("coil-doc-spsc-{}", std::process::id());
+    /// let ring = SpscRing::create(&name, &SpscOptions::new().capacity(1024))?;
+    /// let tx = SpscRing::open(&name)?.sender()?;
+    /// tx.send(b"via name")?;
+    /// assert_eq!(ring.receiver()?.recv()?, b"via name");
+    /// ring.segment().unlink()?;
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn create(name: &str, opts: &SpscOptions) -> Result<Self> {
+        let (cap, total) = layout(opts.capacity, opts.max_message)?;
+        Ok(Self::init(
+            SharedMemory::create_with(name, total, &opts.shm)?,
+            cap,
+            opts,
+        ))
+    }
+
+    /// Create a ring in an anonymous segment, shared with children forked later.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&coil_shm::SpscOptions::new().capacity(100))?;
+    /// assert_eq!(ring.capacity(), 128);
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn anonymous(opts: &SpscOptions) -> Result<Self> {
+        let (cap, total) = layout(opts.capacity, opts.max_message)?;
+        Ok(Self::init(SharedMemory::anonymous(total)?, cap, opts))
+    }
+
+    /// Attach to a named ring.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedMemory::open`]; [`Error::Incompatible`] if it is not an SPSC ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(coil_shm::SpscRing::open("coil-doc-no-spsc").is_err());
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        let seg = SharedMemory::open(name)?;
+        if seg.len() < data_offset() {
+            return Err(Error::Incompatible("segment too small for a ring"));
+        }
+        // SAFETY: at least a control block; magic is atomic.
+        let c = unsafe { &*(seg.as_ptr() as *const Control) };
+        wait_magic(&c.magic, MAGIC)?;
+        let (cap, max) = (c.param_a, c.param_b as usize);
+        let (cap2, total) = layout(cap as usize, max)?;
+        if cap2 != cap || total > seg.len() {
+            return Err(Error::Incompatible(
+                "ring header does not match the segment",
+            ));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                seg,
+                cap,
+                max,
+                spin: SpscOptions::new().spin,
+            }),
+        })
+    }
+
+    /// The sending handle. Only one process may send at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CapacityExceeded`] if a live sender is already registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let tx = ring.sender()?;
+    /// assert!(ring.sender().is_err());
+    /// drop(tx);
+    /// assert!(ring.sender().is_ok());
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn sender(&self) -> Result<SpscSender> {
+        let ctl = self.inner.ctl();
+        if ctl.reap_dead()[SENDER] > 0 {
+            return Err(Error::CapacityExceeded("an SPSC ring has one sender"));
+        }
+        let reg = Registration::new(ctl, SENDER)?;
+        Ok(SpscSender {
+            inner: self.inner.clone(),
+            reg,
+            head: Cell::new(0),
+        })
+    }
+
+    /// The receiving handle. Only one process may receive at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CapacityExceeded`] if a live receiver is already registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let _rx = ring.receiver()?;
+    /// assert!(ring.receiver().is_err());
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn receiver(&self) -> Result<SpscReceiver> {
+        let ctl = self.inner.ctl();
+        if ctl.reap_dead()[RECEIVER] > 0 {
+            return Err(Error::CapacityExceeded("an SPSC ring has one receiver"));
+        }
+        let reg = Registration::new(ctl, RECEIVER)?;
+        Ok(SpscReceiver {
+            inner: self.inner.clone(),
+            reg,
+            tail: Cell::new(0),
+        })
+    }
+
+    /// Buffer size in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_shm::SpscRing::anonymous(&Default::default())?.capacity(), 1 << 20);
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner.cap as usize
+    }
+
+    /// Close the ring for both sides (see [`MpmcRing::close`](crate::MpmcRing::close)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let tx = ring.sender()?;
+    /// ring.close();
+    /// assert_eq!(tx.send(b"x"), Err(coil_shm::Error::Disconnected));
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn close(&self) {
+        self.inner.ctl().close();
+    }
+
+    /// The segment holding the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// assert!(ring.segment().len() > ring.capacity());
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn segment(&self) -> &SharedMemory {
+        &self.inner.seg
+    }
+}
+
+/// The sending side of an [`SpscRing`].
+///
+/// # Examples
+///
+/// ```
+/// let ring = coil_shm::SpscRing::anonymous(&coil_shm::SpscOptions::new().capacity(64))?;
+/// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+/// tx.try_send(&[1; 40])?;
+/// assert_eq!(tx.try_send(&[2; 40]), Err(coil_shm::Error::Full));
+/// assert_eq!(rx.recv()?, vec![1; 40]);
+/// # Ok::<(), coil_shm::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SpscSender {
+    inner: Arc<Inner>,
+    reg: Registration,
+    /// Last seen `head` (a hint; refreshed when space seems short).
+    head: Cell<u64>,
+}
+
+impl SpscSender {
+    /// Wait until `need` bytes from `pos` are free; returns the free count.
+    fn room(&self, pos: u64, need: u64, w: Wait) -> Result<u64> {
+        let ctl = self.inner.ctl();
+        let cap = self.inner.cap;
+        let free = |h: u64| cap - (pos - h);
+        if free(self.head.get()) >= need {
+            return Ok(free(self.head.get()));
+        }
+        let probe = || {
+            let h = ctl.head.0.load(Ordering::Acquire);
+            self.head.set(h);
+            (free(h) >= need).then(|| free(h))
+        };
+        if let Some(f) = probe() {
+            return Ok(f);
+        }
+        block(&ctl.space_sig.0, w, |scan| {
+            if let Some(f) = probe() {
+                return Some(Ok(f));
+            }
+            ctl.gone(RECEIVER, scan).then_some(Err(Error::Disconnected))
+        })
+    }
+
+    fn send_wait(&self, msg: &[u8], timeout: Option<Duration>, try_only: bool) -> Result<()> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        if msg.len() > inner.max {
+            return Err(Error::MessageTooLarge {
+                len: msg.len(),
+                max: inner.max,
+            });
+        }
+        self.reg.ensure(ctl)?;
+        if ctl.gone(RECEIVER, false) {
+            return Err(Error::Disconnected);
+        }
+        let start = ctl.tail.0.load(Ordering::Relaxed);
+        if self.head.get() > start {
+            self.head.set(ctl.head.0.load(Ordering::Acquire));
+        }
+        let frame = frame_len(msg.len());
+        let first = frame.min(inner.cap);
+        if try_only {
+            if frame > inner.cap {
+                return Err(Error::MessageTooLarge {
+                    len: msg.len(),
+                    max: inner.cap as usize - 8,
+                });
+            }
+            if inner.cap - (start - ctl.head.0.load(Ordering::Acquire)) < frame {
+                return Err(Error::Full);
+            }
+        }
+        let mut free = self.room(start, first, Wait::new(inner.spin, timeout))?;
+        // SAFETY: `first >= 8` bytes from `start` are free, so ours (invariant 2).
+        unsafe { inner.put(start, &(msg.len() as u64).to_le_bytes()) };
+        let mut pos = start + 8;
+        free -= 8;
+        let streaming = frame > free + 8;
+        let mut rest = msg;
+        while !rest.is_empty() {
+            if free == 0 {
+                free = self.room(pos, 1, Wait::new(inner.spin, None))?;
+            }
+            let n = rest
+                .len()
+                .min(free as usize)
+                .min(if streaming { CHUNK } else { usize::MAX });
+            // SAFETY: n <= free bytes from `pos` are ours.
+            unsafe { inner.put(pos, &rest[..n]) };
+            pos += n as u64;
+            free -= n as u64;
+            rest = &rest[n..];
+            if streaming {
+                ctl.tail.0.store(pos, Ordering::Release);
+                ctl.data_sig.0.notify();
+            }
+        }
+        let end = start + frame;
+        if end - pos > free {
+            self.room(pos, end - pos, Wait::new(inner.spin, None))?;
+        }
+        ctl.tail.0.store(end, Ordering::Release);
+        ctl.data_sig.0.notify();
+        Ok(())
+    }
+
+    /// Send a message of any length up to the message limit, blocking while
+    /// the ring is full. A message larger than the buffer is streamed through
+    /// it as the receiver reads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`] past the limit; [`Error::Disconnected`] if
+    /// the ring is closed or the receiver is gone (dropped or dead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&coil_shm::SpscOptions::new().capacity(256))?;
+    /// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// let big = vec![7u8; 10_000]; // 40x the buffer
+    /// let t = std::thread::spawn(move || rx.recv());
+    /// tx.send(&big)?;
+    /// assert_eq!(t.join().unwrap()?, big);
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn send(&self, msg: &[u8]) -> Result<()> {
+        self.send_wait(msg, None, false)
+    }
+
+    /// Send, waiting at most `timeout` for the first piece of the message to
+    /// fit. Once a message larger than the buffer has started to stream, the
+    /// rest waits for the receiver regardless of the timeout (a half-sent
+    /// frame cannot be withdrawn); it still ends with
+    /// [`Error::Disconnected`] if the receiver dies.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; as [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ring = coil_shm::SpscRing::anonymous(&coil_shm::SpscOptions::new().capacity(64))?;
+    /// let (tx, _rx) = (ring.sender()?, ring.receiver()?);
+    /// tx.send(&[0; 50])?;
+    /// assert_eq!(tx.send_timeout(&[0; 50], Duration::from_millis(5)), Err(coil_shm::Error::Timeout));
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<()> {
+        self.send_wait(msg, Some(timeout), false)
+    }
+
+    /// Send only if the whole frame fits now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Full`]; [`Error::MessageTooLarge`] if the frame can never fit
+    /// the buffer at once (use [`send`](Self::send) to stream it); as
+    /// [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&coil_shm::SpscOptions::new().capacity(64))?;
+    /// let (tx, _rx) = (ring.sender()?, ring.receiver()?);
+    /// assert!(matches!(tx.try_send(&[0; 100]), Err(coil_shm::Error::MessageTooLarge { .. })));
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn try_send(&self, msg: &[u8]) -> Result<()> {
+        self.send_wait(msg, Some(Duration::ZERO), true)
+    }
+}
+
+impl Drop for SpscSender {
+    fn drop(&mut self) {
+        self.reg.release(self.inner.ctl());
+    }
+}
+
+/// The receiving side of an [`SpscRing`].
+///
+/// # Examples
+///
+/// ```
+/// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+/// let rx = ring.receiver()?;
+/// ring.sender()?.send(b"bye")?; // sender dropped at once
+/// assert_eq!(rx.recv()?, b"bye");
+/// assert_eq!(rx.recv(), Err(coil_shm::Error::Disconnected));
+/// # Ok::<(), coil_shm::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SpscReceiver {
+    inner: Arc<Inner>,
+    reg: Registration,
+    /// Last seen `tail` (a hint; refreshed when data seems short).
+    tail: Cell<u64>,
+}
+
+impl SpscReceiver {
+    /// Wait until `need` bytes from `pos` are published; returns the count.
+    /// `mid_frame`: the sender vanishing now poisons the ring.
+    fn data(&self, pos: u64, need: u64, w: Wait, mid_frame: bool) -> Result<u64> {
+        let ctl = self.inner.ctl();
+        let avail = |t: u64| t.wrapping_sub(pos);
+        if self.tail.get() >= pos && avail(self.tail.get()) >= need {
+            return Ok(avail(self.tail.get()));
+        }
+        let probe = || {
+            let t = ctl.tail.0.load(Ordering::Acquire);
+            self.tail.set(t);
+            (avail(t) >= need).then(|| avail(t))
+        };
+        if let Some(a) = probe() {
+            return Ok(a);
+        }
+        block(&ctl.data_sig.0, w, |scan| {
+            if let Some(a) = probe() {
+                return Some(Ok(a));
+            }
+            if ctl.gone(SENDER, scan) {
+                // Re-check: the sender may have published just before leaving.
+                if let Some(a) = probe() {
+                    return Some(Ok(a));
+                }
+                if mid_frame {
+                    ctl.close();
+                }
+                return Some(Err(Error::Disconnected));
+            }
+            None
+        })
+    }
+
+    fn recv_wait(&self, out: &mut Vec<u8>, w: Wait) -> Result<()> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        self.reg.ensure(ctl)?;
+        let start = ctl.head.0.load(Ordering::Relaxed);
+        self.data(start, 8, w, false)?;
+        let mut word = [0u8; 8];
+        // SAFETY: 8 published bytes at `start` (invariant 2).
+        unsafe { inner.get(start, word.as_mut_ptr(), 8) };
+        let len = u64::from_le_bytes(word);
+        if len > inner.max as u64 {
+            ctl.close();
+            return Err(Error::Incompatible("corrupt frame length in ring"));
+        }
+        let len = len as usize;
+        let frame = frame_len(len);
+        let streaming = frame > inner.cap;
+        out.clear();
+        out.reserve(len);
+        let mut pos = start + 8;
+        let mut got = 0usize;
+        let nowait = Wait::new(inner.spin, None);
+        while got < len {
+            let avail = self.data(pos, 1, nowait, true)?;
+            let n = (len - got)
+                .min(avail as usize)
+                .min(if streaming { CHUNK } else { usize::MAX });
+            // SAFETY: n published bytes at `pos`; `out` has room for len bytes.
+            unsafe {
+                inner.get(pos, out.as_mut_ptr().add(got), n);
+                out.set_len(got + n);
+            }
+            got += n;
+            pos += n as u64;
+            if streaming {
+                ctl.head.0.store(pos, Ordering::Release);
+                ctl.space_sig.0.notify();
+            }
+        }
+        let end = start + frame;
+        self.data(pos, end - pos, nowait, true)?;
+        ctl.head.0.store(end, Ordering::Release);
+        ctl.space_sig.0.notify();
+        Ok(())
+    }
+
+    /// Receive into `out` (cleared first), blocking while the ring is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] when the ring is empty and closed or the
+    /// sender is gone, or when the sender died mid-message;
+    /// [`Error::Incompatible`] for a corrupt frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// tx.send(b"abc")?;
+    /// let mut out = Vec::new();
+    /// rx.recv_into(&mut out)?;
+    /// assert_eq!(out, b"abc");
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn recv_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        self.recv_wait(out, Wait::new(self.inner.spin, None))
+    }
+
+    /// Receive a message, blocking while the ring is empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// tx.send(b"")?;
+    /// assert_eq!(rx.recv()?, b"");
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn recv(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.recv_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Receive, waiting at most `timeout` for a message to start.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`]; as [`recv_into`](Self::recv_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let (_tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(coil_shm::Error::Timeout));
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.recv_wait(&mut out, Wait::new(self.inner.spin, Some(timeout)))?;
+        Ok(out)
+    }
+
+    /// Receive if a message has started arriving.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`]; as [`recv_into`](Self::recv_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let (_tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// assert_eq!(rx.try_recv(), Err(coil_shm::Error::Empty));
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn try_recv(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        match self.recv_wait(&mut out, Wait::new(Duration::ZERO, Some(Duration::ZERO))) {
+            Ok(()) => Ok(out),
+            Err(Error::Timeout) => Err(Error::Empty),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for SpscReceiver {
+    fn drop(&mut self) {
+        self.reg.release(self.inner.ctl());
+    }
+}
