@@ -19,7 +19,6 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) -> Re
 }
 
 /// Encode `v` into a fresh buffer.
-#[allow(dead_code)]
 pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     let mut b = Vec::new();
     encode_into(&mut b, v)?;

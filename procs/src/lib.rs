@@ -6,6 +6,7 @@ pub mod error;
 mod fork;
 mod futex;
 pub mod pipe;
+pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod spawn;
@@ -13,6 +14,7 @@ mod transport;
 
 pub use error::{Error, Result};
 pub use pipe::{Connection, Pipe};
+pub use pool::{AsyncResult, Imap, ImapUnordered, Pool, PoolOptions};
 pub use process::Process;
 pub use queue::{JoinableQueue, Queue, QueueOptions, SimpleQueue, TransportKind};
 pub use spawn::spawn_main;

@@ -533,6 +533,86 @@ impl Connection {
     }
 }
 
+/// Crate-private batching used by the pool: frames are appended to a write
+/// buffer and flushed with one system call; frames are read in place.
+impl Connection {
+    /// Append one frame to the write buffer (sent by [`flush`](Self::flush)).
+    pub(crate) fn push_frame(&mut self, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.wbuf.extend_from_slice(&(len as u32).to_le_bytes());
+        for p in parts {
+            self.wbuf.extend_from_slice(p);
+        }
+    }
+
+    /// Whether frames are waiting in the write buffer.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// Write the whole write buffer.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        let r = self.write_all(&buf, &[]);
+        self.wbuf = buf;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 4 << 20 {
+            self.wbuf = Vec::new();
+        }
+        r
+    }
+
+    /// Write as much of the write buffer as the socket takes now, without
+    /// blocking. Returns whether it is all written.
+    pub(crate) fn try_flush(&mut self) -> Result<bool> {
+        let mut off = 0;
+        while off < self.wbuf.len() {
+            let rest = &self.wbuf[off..];
+            // SAFETY: sending an initialised buffer without blocking; the pool
+            // only uses this on socketpair ends.
+            let n = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    Errno::EAGAIN => break,
+                    Errno::EPIPE | Errno::ECONNRESET => return Err(Error::Disconnected),
+                    e => return Err(e.into()),
+                }
+            }
+            off += n as usize;
+        }
+        self.wbuf.drain(..off);
+        Ok(self.wbuf.is_empty())
+    }
+
+    /// Whether a whole frame is already buffered.
+    pub(crate) fn frame_buffered(&self) -> bool {
+        let have = self.rbuf.len() - self.rpos;
+        if have < 4 {
+            return false;
+        }
+        let mut h = [0u8; 4];
+        h.copy_from_slice(&self.rbuf[self.rpos..self.rpos + 4]);
+        have >= 4 + u32::from_le_bytes(h) as usize
+    }
+
+    /// The next frame, in place: blocking (`deadline` None) or until
+    /// `deadline` (`Ok(None)` on timeout).
+    pub(crate) fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Option<&[u8]>> {
+        Ok(self.frame(deadline)?.map(|(s, e)| &self.rbuf[s..e]))
+    }
+}
+
 impl AsRawFd for Connection {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

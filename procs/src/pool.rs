@@ -1,0 +1,1244 @@
+//! [`Pool`]: N worker processes running one function fixed when the pool
+//! starts, fed tasks as `serde` data — `multiprocessing.Pool`, with a dead
+//! worker turned into a typed error instead of a hang.
+//!
+//! # Model
+//!
+//! ```text
+//!  caller threads ──Submit(chunks)──▶ dispatcher thread ──socketpair──▶ worker 1
+//!        ▲          (crossbeam + wake pipe)   │   ▲        ...          worker N
+//!        └──────── results per call ◀─────────┘   └── result frames ◀──┘
+//! ```
+//!
+//! The caller encodes tasks and cuts them into *chunks* (`chunksize` tasks
+//! each); the dispatcher thread owns one duplex socket per worker, keeps up to
+//! `prefetch` chunks outstanding at each, and routes every result frame back
+//! to the call it belongs to. It knows at every moment which chunks each
+//! worker holds, so:
+//!
+//! - a worker that dies (end of stream on its socket) is reaped and replaced;
+//!   the chunk it was running — each worker publishes the id of its current
+//!   chunk in a word of shared memory before it starts it — fails with
+//!   [`Error::WorkerDied`] for each of its tasks; its other chunks, received
+//!   but not answered, go back to the front of the queue and run on another
+//!   worker (a task the dead worker had finished without reporting yet thus
+//!   runs twice: delivery is at least once for those, exactly once for the
+//!   rest);
+//! - `maxtasksperchild` retires a worker after that many chunks (as CPython,
+//!   which counts a chunk as one task) and starts a fresh one;
+//! - nothing waits on a dead process: the dispatcher sleeps in one `poll` over
+//!   every worker socket and its wake pipe.
+//!
+//! Batching makes small tasks cheap: the dispatcher writes all the chunks it
+//! hands a worker in one system call, and a worker answers a whole batch with
+//! one write, flushing whenever it has no more input.
+//!
+//! Workers are forked from the dispatcher thread with the rules of
+//! [`crate::Process`] (see the fork-safety notes there), as daemon children:
+//! they die with the pool's dispatcher thread and with the program.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    marker::PhantomData,
+    os::fd::{AsRawFd, OwnedFd},
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use coil_shm::SharedValue;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use nix::fcntl::OFlag;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    codec,
+    error::{Error, Result},
+    fork,
+    pipe::{Connection, Pipe},
+    process::Process,
+};
+
+/// Default chunks outstanding per worker.
+const PREFETCH: usize = 64;
+
+type Outcome = std::result::Result<Vec<u8>, Error>;
+type Sink = Sender<(usize, Outcome)>;
+type WorkFn = Arc<dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, (u8, String)> + Send + Sync>;
+
+const TAG_OK: u8 = 0;
+const TAG_PANIC: u8 = 1;
+const TAG_DECODE: u8 = 2;
+
+/// How a pool is built.
+///
+/// # Examples
+///
+/// ```
+/// let o = coil_procs::PoolOptions::new().processes(2).maxtasksperchild(Some(10));
+/// assert_eq!(o.get_processes(), 2);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    processes: usize,
+    maxtasksperchild: Option<usize>,
+    prefetch: usize,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PoolOptions {
+    /// As many workers as CPUs, workers never retired, 64 chunks prefetched
+    /// per worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(coil_procs::PoolOptions::new().get_processes() >= 1);
+    /// ```
+    pub fn new() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            processes: cpus,
+            maxtasksperchild: None,
+            prefetch: PREFETCH,
+        }
+    }
+    /// Number of workers (0 means the number of CPUs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_procs::PoolOptions::new().processes(3).get_processes(), 3);
+    /// ```
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = if n == 0 { Self::new().processes } else { n };
+        self
+    }
+    /// Retire and replace a worker after this many chunks (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = coil_procs::PoolOptions::new().maxtasksperchild(Some(100));
+    /// ```
+    pub fn maxtasksperchild(mut self, n: Option<usize>) -> Self {
+        self.maxtasksperchild = n.map(|n| n.max(1));
+        self
+    }
+    /// Chunks handed to one worker ahead of its answers (at least 1). Larger
+    /// values amortise system calls; a dying worker sends back all but one of
+    /// them to be re-run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = coil_procs::PoolOptions::new().prefetch(8);
+    /// ```
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = n.max(1);
+        self
+    }
+    /// The number of workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(coil_procs::PoolOptions::new().processes(1).get_processes(), 1);
+    /// ```
+    pub fn get_processes(&self) -> usize {
+        self.processes
+    }
+}
+
+/// One chunk of encoded tasks on its way to a worker.
+struct Chunk {
+    id: u64,
+    /// Frame body: id u64, count u32, then count × (len u32, bytes).
+    frame: Vec<u8>,
+    first: usize,
+    count: usize,
+    sink: Sink,
+}
+
+enum Cmd {
+    Submit(Vec<Chunk>),
+    Pids(Sender<Vec<i32>>),
+    Terminate,
+}
+
+struct Shared {
+    tx: Mutex<Option<Sender<Cmd>>>,
+    wake: OwnedFd,
+    next_chunk: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn send(&self, cmd: Cmd) -> Result<()> {
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = guard.as_ref().ok_or(Error::Closed)?;
+        tx.send(cmd).map_err(|_| Error::Closed)?;
+        // SAFETY: one byte from a live buffer to our non-blocking wake pipe; a
+        // full pipe (EAGAIN) already guarantees a wake-up.
+        unsafe { libc::write(self.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        Ok(())
+    }
+}
+
+/// A pool of worker processes, as `multiprocessing.Pool`.
+///
+/// The worker function is fixed when the pool starts; tasks (`T`) and
+/// results (`R`) are `serde` data. Dropping the pool terminates it.
+///
+/// # Examples
+///
+/// ```
+/// use coil_procs::Pool;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let mut pool = Pool::new(2, square)?;
+/// assert_eq!(pool.map(1..=4)?, [1, 4, 9, 16]);
+/// let r = pool.apply_async(7)?;
+/// assert_eq!(r.get(None)?, 49);
+/// pool.close();
+/// pool.join()?;
+/// # Ok::<(), coil_procs::Error>(())
+/// ```
+pub struct Pool<T, R> {
+    shared: Arc<Shared>,
+    dispatcher: Option<JoinHandle<()>>,
+    processes: usize,
+    _t: PhantomData<fn(T) -> R>,
+}
+
+impl<T, R> std::fmt::Debug for Pool<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.processes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn put_u32(v: &mut Vec<u8>, x: u32) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+fn get_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn get_u64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R> {
+    /// A pool of `processes` workers (0: one per CPU) running `f`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if the wake pipe or the dispatcher thread cannot be made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(1, |s: String| s.len())?;
+    /// assert_eq!(pool.map(vec!["ab".to_string()])?, [2]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn new<F>(processes: usize, f: F) -> Result<Self>
+    where
+        F: Fn(T) -> R + Send + Sync + 'static,
+    {
+        Self::with_options(&PoolOptions::new().processes(processes), f)
+    }
+
+    /// A pool built with `opts`, running `f`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_procs::{Pool, PoolOptions};
+    /// let pool = Pool::with_options(&PoolOptions::new().processes(1).maxtasksperchild(Some(2)), |x: u8| x + 1)?;
+    /// assert_eq!(pool.map(0..5u8)?, [1, 2, 3, 4, 5]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn with_options<F>(opts: &PoolOptions, f: F) -> Result<Self>
+    where
+        F: Fn(T) -> R + Send + Sync + 'static,
+    {
+        let work: WorkFn = Arc::new(move |bytes: &[u8]| {
+            let t: T = codec::decode(bytes).map_err(|e| (TAG_DECODE, e.to_string()))?;
+            match catch_unwind(AssertUnwindSafe(|| f(t))) {
+                Ok(r) => codec::encode(&r).map_err(|e| (TAG_DECODE, e.to_string())),
+                Err(p) => Err((TAG_PANIC, fork::panic_message(&*p))),
+            }
+        });
+        let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        let (tx, rx) = unbounded();
+        let shared = Arc::new(Shared {
+            tx: Mutex::new(Some(tx)),
+            wake: wake_w,
+            next_chunk: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let wake_w = shared.wake.as_raw_fd();
+        let opts = *opts;
+        // The dispatcher is built on its own thread: it owns `Process`
+        // handles, which stay on the thread that made them.
+        let dispatcher = std::thread::Builder::new()
+            .name("coil-pool".into())
+            .spawn(move || {
+                Dispatcher {
+                    rx,
+                    wake: wake_r,
+                    wake_w,
+                    work,
+                    opts,
+                    workers: Vec::new(),
+                    pending: VecDeque::new(),
+                    inflight: HashMap::new(),
+                    terminating: false,
+                    disconnected: false,
+                }
+                .run()
+            })
+            .map_err(|e| {
+                Error::Os(nix::errno::Errno::from_raw(
+                    e.raw_os_error().unwrap_or(libc::EAGAIN),
+                ))
+            })?;
+        Ok(Self {
+            shared,
+            dispatcher: Some(dispatcher),
+            processes: opts.processes,
+            _t: PhantomData,
+        })
+    }
+
+    /// The number of workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |x: u8| x)?;
+    /// assert_eq!(pool.processes(), 2);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// The pids of the current workers (they change as workers die or retire).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |x: u8| x)?;
+    /// pool.map([1u8])?;
+    /// assert_eq!(pool.worker_pids()?.len(), 2);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn worker_pids(&self) -> Result<Vec<i32>> {
+        let (tx, rx) = unbounded();
+        self.shared.send(Cmd::Pids(tx))?;
+        rx.recv().map_err(|_| Error::Closed)
+    }
+
+    fn default_chunksize(&self, n: usize) -> usize {
+        // CPython's rule: about four chunks per worker.
+        let per = self.processes * 4;
+        (n / per + usize::from(n % per != 0)).max(1)
+    }
+
+    /// Encode and submit; results arrive on the returned receiver as
+    /// (index, outcome).
+    fn submit(
+        &self,
+        items: Vec<T>,
+        chunksize: usize,
+    ) -> Result<(usize, Receiver<(usize, Outcome)>)> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        let n = items.len();
+        let (sink, results) = unbounded();
+        let chunksize = chunksize.max(1);
+        let mut chunks = Vec::with_capacity(n.div_ceil(chunksize));
+        let mut it = items.into_iter().enumerate().peekable();
+        let mut tmp = Vec::new();
+        while it.peek().is_some() {
+            let id = self.shared.next_chunk.fetch_add(1, Ordering::Relaxed);
+            let mut frame = Vec::with_capacity(12 + chunksize * 16);
+            frame.extend_from_slice(&id.to_le_bytes());
+            put_u32(&mut frame, 0);
+            let mut first = None;
+            let mut count = 0;
+            for (i, t) in it.by_ref().take(chunksize) {
+                first.get_or_insert(i);
+                tmp.clear();
+                codec::encode_into(&mut tmp, &t)?;
+                put_u32(&mut frame, tmp.len() as u32);
+                frame.extend_from_slice(&tmp);
+                count += 1;
+            }
+            frame[8..12].copy_from_slice(&(count as u32).to_le_bytes());
+            chunks.push(Chunk {
+                id,
+                frame,
+                first: first.unwrap_or(0),
+                count,
+                sink: sink.clone(),
+            });
+        }
+        if n > 0 {
+            self.shared.send(Cmd::Submit(chunks))?;
+        }
+        Ok((n, results))
+    }
+
+    /// Apply the function to every item, in order, and collect the results
+    /// (Python's `map`, with its default chunk size: about four chunks per
+    /// worker). The items are taken from the iterator at once.
+    ///
+    /// # Errors
+    ///
+    /// The first failed task's error: [`Error::WorkerDied`],
+    /// [`Error::TaskPanicked`], [`Error::Decode`], [`Error::Terminated`];
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::Encode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |x: i32| -x)?;
+    /// assert_eq!(pool.map([1, 2, 3])?, [-1, -2, -3]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn map<I: IntoIterator<Item = T>>(&self, items: I) -> Result<Vec<R>> {
+        let items: Vec<T> = items.into_iter().collect();
+        let cs = self.default_chunksize(items.len());
+        self.map_chunked(items, cs)
+    }
+
+    /// [`map`](Self::map) with an explicit chunk size.
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |x: u32| x * 10)?;
+    /// assert_eq!(pool.map_chunked(0..4u32, 1)?, [0, 10, 20, 30]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn map_chunked<I: IntoIterator<Item = T>>(
+        &self,
+        items: I,
+        chunksize: usize,
+    ) -> Result<Vec<R>> {
+        let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
+        let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+        let mut first_err = None;
+        for _ in 0..n {
+            let (i, o) = rx.recv().map_err(|_| Error::Terminated)?;
+            match o.and_then(|b| codec::decode::<R>(&b)) {
+                Ok(r) => out[i] = Some(r),
+                Err(e) => {
+                    first_err.get_or_insert((i, e));
+                }
+            }
+        }
+        if let Some((_, e)) = first_err {
+            return Err(e);
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every index answered"))
+            .collect())
+    }
+
+    /// Python's `starmap`: Rust functions take one argument, so a pool whose
+    /// function takes a tuple maps over tuples; this is [`map`](Self::map).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |(a, b): (u32, u32)| a.pow(b))?;
+    /// assert_eq!(pool.starmap([(2, 3), (3, 2)])?, [8, 9]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn starmap<I: IntoIterator<Item = T>>(&self, items: I) -> Result<Vec<R>> {
+        self.map(items)
+    }
+
+    /// Results in order, one `Result` per task, as they become available
+    /// (Python's `imap`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::Encode`]. Each
+    /// item carries its task's own error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |x: u8| x * 2)?;
+    /// let v: Vec<u8> = pool.imap(0..3u8, 1)?.collect::<Result<_, _>>()?;
+    /// assert_eq!(v, [0, 2, 4]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn imap<I: IntoIterator<Item = T>>(&self, items: I, chunksize: usize) -> Result<Imap<R>> {
+        let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
+        Ok(Imap {
+            rx,
+            n,
+            next: 0,
+            early: HashMap::new(),
+            _r: PhantomData,
+        })
+    }
+
+    /// Results in completion order, each with nothing to tell which task it
+    /// was but its value (Python's `imap_unordered`).
+    ///
+    /// # Errors
+    ///
+    /// As [`imap`](Self::imap).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(2, |x: u8| x * 2)?;
+    /// let mut v: Vec<u8> = pool.imap_unordered(0..3u8, 1)?.collect::<Result<_, _>>()?;
+    /// v.sort();
+    /// assert_eq!(v, [0, 2, 4]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn imap_unordered<I: IntoIterator<Item = T>>(
+        &self,
+        items: I,
+        chunksize: usize,
+    ) -> Result<ImapUnordered<R>> {
+        let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
+        Ok(ImapUnordered {
+            rx,
+            left: n,
+            _r: PhantomData,
+        })
+    }
+
+    /// Run one task in the background (Python's `apply_async`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::Encode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = coil_procs::Pool::new(1, |x: u64| x + 1)?;
+    /// let r = pool.apply_async(41)?;
+    /// assert_eq!(r.get(Some(Duration::from_secs(30)))?, 42);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn apply_async(&self, item: T) -> Result<AsyncResult<R>> {
+        let (_, rx) = self.submit(vec![item], 1)?;
+        Ok(AsyncResult {
+            rx,
+            done: Mutex::new(None),
+            _r: PhantomData,
+        })
+    }
+
+    /// Python's `apply`: [`apply_async`](Self::apply_async) and wait.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncResult::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(1, |x: u64| x * 3)?;
+    /// assert_eq!(pool.apply(5)?, 15);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn apply(&self, item: T) -> Result<R> {
+        self.apply_async(item)?.get(None)
+    }
+
+    /// Accept no more tasks; the workers exit once the submitted ones are
+    /// done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(1, |x: u8| x)?;
+    /// pool.close();
+    /// assert_eq!(pool.map([1]), Err(coil_procs::Error::Closed));
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        // Dropping the command sender tells the dispatcher: finish and exit.
+        self.shared
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        // SAFETY: one byte to the non-blocking wake pipe.
+        unsafe { libc::write(self.shared.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+    }
+
+    /// Wait for the workers to finish every submitted task and exit. Closes
+    /// the pool first if it was not closed (CPython requires `close` first).
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for failures of the wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = coil_procs::Pool::new(2, |x: u8| x)?;
+    /// let r = pool.apply_async(1)?;
+    /// pool.close();
+    /// pool.join()?;
+    /// assert_eq!(r.get(None)?, 1);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn join(&mut self) -> Result<()> {
+        self.close();
+        if let Some(h) = self.dispatcher.take() {
+            let _ = h.join();
+        }
+        Ok(())
+    }
+
+    /// Kill the workers now; unfinished tasks fail with
+    /// [`Error::Terminated`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = coil_procs::Pool::new(1, |x: u64| {
+    ///     std::thread::sleep(std::time::Duration::from_secs(x));
+    ///     x
+    /// })?;
+    /// let r = pool.apply_async(60)?;
+    /// pool.terminate();
+    /// assert_eq!(r.get(None), Err(coil_procs::Error::Terminated));
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn terminate(&mut self) {
+        let _ = self.shared.send(Cmd::Terminate);
+        self.close();
+        if let Some(h) = self.dispatcher.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl<T, R> Drop for Pool<T, R> {
+    fn drop(&mut self) {
+        if let Some(h) = self.dispatcher.take() {
+            let guard = self
+                .shared
+                .tx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(tx) = guard {
+                let _ = tx.send(Cmd::Terminate);
+            }
+            // SAFETY: one byte to the non-blocking wake pipe.
+            unsafe { libc::write(self.shared.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+            let _ = h.join();
+        }
+    }
+}
+
+/// Ordered results of [`Pool::imap`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = coil_procs::Pool::new(1, |x: u8| x)?;
+/// let mut it = pool.imap([5u8], 1)?;
+/// assert_eq!(it.next(), Some(Ok(5)));
+/// assert_eq!(it.next(), None);
+/// # Ok::<(), coil_procs::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Imap<R> {
+    rx: Receiver<(usize, Outcome)>,
+    n: usize,
+    next: usize,
+    early: HashMap<usize, Outcome>,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> Iterator for Imap<R> {
+    type Item = Result<R>;
+    fn next(&mut self) -> Option<Result<R>> {
+        if self.next >= self.n {
+            return None;
+        }
+        let o = loop {
+            if let Some(o) = self.early.remove(&self.next) {
+                break o;
+            }
+            match self.rx.recv() {
+                Ok((i, o)) if i == self.next => break o,
+                Ok((i, o)) => {
+                    self.early.insert(i, o);
+                }
+                Err(_) => break Err(Error::Terminated),
+            }
+        };
+        self.next += 1;
+        Some(o.and_then(|b| codec::decode(&b)))
+    }
+}
+
+/// Unordered results of [`Pool::imap_unordered`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = coil_procs::Pool::new(1, |x: u8| x)?;
+/// assert_eq!(pool.imap_unordered([5u8], 1)?.count(), 1);
+/// # Ok::<(), coil_procs::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ImapUnordered<R> {
+    rx: Receiver<(usize, Outcome)>,
+    left: usize,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> Iterator for ImapUnordered<R> {
+    type Item = Result<R>;
+    fn next(&mut self) -> Option<Result<R>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        Some(match self.rx.recv() {
+            Ok((_, o)) => o.and_then(|b| codec::decode(&b)),
+            Err(_) => Err(Error::Terminated),
+        })
+    }
+}
+
+/// The pending result of [`Pool::apply_async`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = coil_procs::Pool::new(1, |x: u8| x)?;
+/// let r = pool.apply_async(3)?;
+/// r.wait(None);
+/// assert!(r.ready());
+/// assert!(r.successful()?);
+/// assert_eq!(r.get(None)?, 3);
+/// # Ok::<(), coil_procs::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AsyncResult<R> {
+    rx: Receiver<(usize, Outcome)>,
+    done: Mutex<Option<Outcome>>,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> AsyncResult<R> {
+    fn fetch(&self, timeout: Option<Duration>) -> Option<Outcome> {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        if done.is_none() {
+            let r = match timeout {
+                None => self.rx.recv().ok(),
+                Some(t) => match self.rx.recv_timeout(t) {
+                    Ok(v) => Some(v),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => return None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            *done = Some(r.map_or(Err(Error::Terminated), |(_, o)| o));
+        }
+        done.clone()
+    }
+
+    /// The result, waiting at most `timeout` (`None`: until it is there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if not ready in time; the task's error
+    /// ([`Error::WorkerDied`], [`Error::TaskPanicked`], [`Error::Terminated`],
+    /// [`Error::Decode`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = coil_procs::Pool::new(1, |x: u64| {
+    ///     std::thread::sleep(Duration::from_millis(x));
+    ///     x
+    /// })?;
+    /// let r = pool.apply_async(200)?;
+    /// assert_eq!(r.get(Some(Duration::from_millis(1))), Err(coil_procs::Error::Timeout));
+    /// assert_eq!(r.get(None)?, 200);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn get(&self, timeout: Option<Duration>) -> Result<R> {
+        match self.fetch(timeout) {
+            None => Err(Error::Timeout),
+            Some(o) => o.and_then(|b| codec::decode(&b)),
+        }
+    }
+
+    /// Wait at most `timeout` for the result to be ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(1, |x: u8| x)?;
+    /// let r = pool.apply_async(1)?;
+    /// r.wait(None);
+    /// assert!(r.ready());
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn wait(&self, timeout: Option<Duration>) {
+        let _ = self.fetch(timeout);
+    }
+
+    /// Whether the result is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(1, |x: u8| x)?;
+    /// let r = pool.apply_async(1)?;
+    /// r.wait(None);
+    /// assert!(r.ready());
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn ready(&self) -> bool {
+        self.fetch(Some(Duration::ZERO)).is_some()
+    }
+
+    /// Whether the task completed without error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if it is not ready (Python's `ValueError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = coil_procs::Pool::new(1, |x: u8| if x == 0 { panic!("zero") } else { x })?;
+    /// let r = pool.apply_async(0)?;
+    /// r.wait(None);
+    /// assert!(!r.successful()?);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn successful(&self) -> Result<bool> {
+        match self.fetch(Some(Duration::ZERO)) {
+            None => Err(Error::Timeout),
+            Some(o) => Ok(o.is_ok()),
+        }
+    }
+}
+
+/// "No chunk" in a worker's `current` word.
+const IDLE: u64 = u64::MAX;
+
+struct Worker {
+    proc: Process,
+    conn: Connection,
+    /// The chunk the worker is running now (shared memory; `IDLE` between
+    /// chunks), so its death fails exactly that chunk.
+    current: SharedValue<u64>,
+    outstanding: VecDeque<u64>,
+    sent: usize,
+}
+
+struct Inflight {
+    first: usize,
+    count: usize,
+    sink: Sink,
+    /// Kept to re-send if the worker holding it dies.
+    frame: Vec<u8>,
+}
+
+struct Dispatcher {
+    rx: Receiver<Cmd>,
+    wake: OwnedFd,
+    wake_w: i32,
+    work: WorkFn,
+    opts: PoolOptions,
+    workers: Vec<Worker>,
+    pending: VecDeque<Chunk>,
+    inflight: HashMap<u64, Inflight>,
+    terminating: bool,
+    disconnected: bool,
+}
+
+/// The worker process's loop; returns the exit code.
+fn worker_main(mut conn: Connection, current: &AtomicU64, work: WorkFn, max: Option<usize>) -> i32 {
+    let mut done = 0usize;
+    let mut out = Vec::new();
+    loop {
+        // Answer a batch with one write: flush only when no input is waiting.
+        let idle = !conn.frame_buffered() && !conn.poll(Some(Duration::ZERO)).unwrap_or(true);
+        if conn.has_pending() && idle && conn.flush().is_err() {
+            return 0;
+        }
+        let frame = match conn.next_frame(None) {
+            Ok(Some(f)) => f,
+            _ => return 0, // the pool closed our socket or is gone
+        };
+        let (Some(id), Some(count)) = (get_u64(frame, 0), get_u32(frame, 8)) else {
+            return 3;
+        };
+        current.store(id, Ordering::SeqCst);
+        out.clear();
+        out.extend_from_slice(&id.to_le_bytes());
+        put_u32(&mut out, count);
+        let mut at = 12;
+        for _ in 0..count {
+            let Some(len) = get_u32(frame, at) else {
+                return 3;
+            };
+            let Some(task) = frame.get(at + 4..at + 4 + len as usize) else {
+                return 3;
+            };
+            at += 4 + len as usize;
+            match work(task) {
+                Ok(r) => {
+                    out.push(TAG_OK);
+                    put_u32(&mut out, r.len() as u32);
+                    out.extend_from_slice(&r);
+                }
+                Err((tag, msg)) => {
+                    out.push(tag);
+                    put_u32(&mut out, msg.len() as u32);
+                    out.extend_from_slice(msg.as_bytes());
+                }
+            }
+        }
+        let body = std::mem::take(&mut out);
+        conn.push_frame(&[&body]);
+        out = body;
+        current.store(IDLE, Ordering::SeqCst);
+        done += 1;
+        if max.is_some_and(|m| done >= m) {
+            let _ = conn.flush();
+            return 0;
+        }
+    }
+}
+
+impl Dispatcher {
+    fn spawn_worker(&mut self) -> Result<()> {
+        let (mine, theirs) = Pipe::new(true)?;
+        // Descriptors the child must not keep: other workers' sockets (or
+        // their end-of-stream would never come) and the wake pipe.
+        let mut close: Vec<i32> = self.workers.iter().map(|w| w.conn.as_raw_fd()).collect();
+        close.push(mine.as_raw_fd());
+        close.push(self.wake.as_raw_fd());
+        close.push(self.wake_w);
+        let work = self.work.clone();
+        let max = self.opts.maxtasksperchild;
+        let current = SharedValue::anonymous(IDLE)?;
+        let addr = current.atomic() as *const AtomicU64 as usize;
+        let mut proc = Process::with_code(move || {
+            for fd in close {
+                // SAFETY: closing descriptors this child inherited and never uses.
+                unsafe { libc::close(fd) };
+            }
+            // SAFETY: `addr` points into the shared mapping of `current`, which
+            // the child inherits at the same address; the child never drops
+            // its copy of the dispatcher (it leaves with `_exit`), so the
+            // mapping outlives this reference.
+            let cur = unsafe { &*(addr as *const AtomicU64) };
+            worker_main(theirs, cur, work, max)
+        })
+        .name("PoolWorker")
+        .daemon(true);
+        proc.start()?;
+        self.workers.push(Worker {
+            proc,
+            conn: mine,
+            current,
+            outstanding: VecDeque::new(),
+            sent: 0,
+        });
+        Ok(())
+    }
+
+    fn fail_chunk(&mut self, id: u64, err: &Error) {
+        if let Some(c) = self.inflight.remove(&id) {
+            for i in c.first..c.first + c.count {
+                let _ = c.sink.send((i, Err(err.clone())));
+            }
+        }
+    }
+
+    fn assign(&mut self) {
+        for w in &mut self.workers {
+            while w.outstanding.len() < self.opts.prefetch
+                && self.opts.maxtasksperchild.is_none_or(|m| w.sent < m)
+            {
+                let Some(c) = self.pending.pop_front() else {
+                    break;
+                };
+                w.conn.push_frame(&[&c.frame]);
+                w.outstanding.push_back(c.id);
+                w.sent += 1;
+                self.inflight.insert(
+                    c.id,
+                    Inflight {
+                        first: c.first,
+                        count: c.count,
+                        sink: c.sink,
+                        frame: c.frame,
+                    },
+                );
+            }
+        }
+    }
+
+    fn handle_result(&mut self, wi: usize, frame: &[u8]) {
+        let (Some(id), Some(count)) = (get_u64(frame, 0), get_u32(frame, 8)) else {
+            return;
+        };
+        let w = &mut self.workers[wi];
+        if w.outstanding.front() == Some(&id) {
+            w.outstanding.pop_front();
+        } else {
+            w.outstanding.retain(|&x| x != id);
+        }
+        let Some(c) = self.inflight.remove(&id) else {
+            return;
+        };
+        let mut at = 12;
+        for k in 0..count as usize {
+            let (Some(&tag), Some(len)) = (frame.get(at), get_u32(frame, at + 1)) else {
+                break;
+            };
+            let body = frame.get(at + 5..at + 5 + len as usize).unwrap_or(&[]);
+            at += 5 + len as usize;
+            let o = match tag {
+                TAG_OK => Ok(body.to_vec()),
+                TAG_PANIC => Err(Error::TaskPanicked(
+                    String::from_utf8_lossy(body).into_owned(),
+                )),
+                _ => Err(Error::Decode(String::from_utf8_lossy(body).into_owned())),
+            };
+            let _ = c.sink.send((c.first + k, o));
+        }
+    }
+
+    /// A worker's socket reached end of stream: reap it, settle its chunks,
+    /// replace it.
+    fn retire(&mut self, wi: usize) {
+        let mut w = self.workers.swap_remove(wi);
+        let _ = w.proc.join(Some(Duration::from_secs(5)));
+        if w.proc.is_alive() {
+            let _ = w.proc.kill();
+            let _ = w.proc.join(None);
+        }
+        let pid = w.proc.pid().unwrap_or(0);
+        let code = w.proc.exit_code().unwrap_or(0);
+        let running = w.current.atomic().load(Ordering::SeqCst);
+        if running != IDLE && w.outstanding.contains(&running) {
+            w.outstanding.retain(|&id| id != running);
+            self.fail_chunk(
+                running,
+                &Error::WorkerDied {
+                    pid,
+                    exit_code: code,
+                },
+            );
+        }
+        // The rest were received but not answered: run them elsewhere.
+        while let Some(id) = w.outstanding.pop_back() {
+            if let Some(c) = self.inflight.remove(&id) {
+                self.pending.push_front(Chunk {
+                    id,
+                    frame: c.frame,
+                    first: c.first,
+                    count: c.count,
+                    sink: c.sink,
+                });
+            }
+        }
+    }
+
+    fn terminate(&mut self) {
+        self.terminating = true;
+        for w in &mut self.workers {
+            let _ = w.proc.kill();
+        }
+        for mut w in self.workers.drain(..) {
+            let _ = w.proc.join(None);
+        }
+        let ids: Vec<u64> = self.inflight.keys().copied().collect();
+        for id in ids {
+            self.fail_chunk(id, &Error::Terminated);
+        }
+        for c in self.pending.drain(..) {
+            for i in c.first..c.first + c.count {
+                let _ = c.sink.send((i, Err(Error::Terminated)));
+            }
+        }
+    }
+
+    fn drain_commands(&mut self) {
+        let mut buf = [0u8; 64];
+        // SAFETY: reading into a stack buffer from our non-blocking pipe.
+        while unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(Cmd::Submit(chunks)) => self.pending.extend(chunks),
+                Ok(Cmd::Pids(tx)) => {
+                    let _ = tx.send(self.workers.iter().filter_map(|w| w.proc.pid()).collect());
+                }
+                Ok(Cmd::Terminate) => {
+                    self.terminate();
+                    return;
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => return,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.disconnected = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        let mut spawn_failures = 0u32;
+        loop {
+            self.drain_commands();
+            if self.terminating {
+                return;
+            }
+            let idle = self.pending.is_empty() && self.inflight.is_empty();
+            if self.disconnected && idle {
+                // Closed and done: dropping the sockets ends the workers.
+                for mut w in self.workers.drain(..) {
+                    drop(w.conn);
+                    let _ = w.proc.join(None);
+                }
+                return;
+            }
+            while self.workers.len() < self.opts.processes && !(self.disconnected && idle) {
+                if self.spawn_worker().is_err() {
+                    spawn_failures += 1;
+                    if spawn_failures > 100 {
+                        // Cannot make workers at all: fail everything.
+                        self.terminate();
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                    break;
+                }
+            }
+            self.assign();
+            let mut dead = Vec::new();
+            for (i, w) in self.workers.iter_mut().enumerate() {
+                // Never block on a worker: what does not fit now waits for POLLOUT.
+                if w.conn.try_flush().is_err() {
+                    dead.push(i);
+                }
+            }
+            let mut fds: Vec<libc::pollfd> = vec![libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            fds.extend(self.workers.iter().map(|w| {
+                let events = if w.conn.has_pending() {
+                    libc::POLLIN | libc::POLLOUT
+                } else {
+                    libc::POLLIN
+                };
+                libc::pollfd {
+                    fd: w.conn.as_raw_fd(),
+                    events,
+                    revents: 0,
+                }
+            }));
+            if dead.is_empty() {
+                // SAFETY: a valid array of pollfds.
+                let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+                if r < 0 {
+                    continue;
+                }
+            }
+            for (i, p) in fds.iter().enumerate().skip(1) {
+                if p.revents & !libc::POLLOUT == 0 && !dead.contains(&(i - 1)) {
+                    continue;
+                }
+                let wi = i - 1;
+                loop {
+                    let w = &mut self.workers[wi];
+                    match w.conn.next_frame(Some(Instant::now())) {
+                        Ok(Some(f)) => {
+                            let f = f.to_vec();
+                            self.handle_result(wi, &f);
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            if !dead.contains(&wi) {
+                                dead.push(wi);
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            // Retired workers whose quota is used up and answered.
+            for (i, w) in self.workers.iter().enumerate() {
+                if self.opts.maxtasksperchild.is_some_and(|m| w.sent >= m)
+                    && w.outstanding.is_empty()
+                    && !dead.contains(&i)
+                {
+                    dead.push(i);
+                }
+            }
+            dead.sort_unstable();
+            for wi in dead.into_iter().rev() {
+                self.retire(wi);
+            }
+        }
+    }
+}
