@@ -1146,6 +1146,11 @@ impl Dispatcher {
 
     fn run(&mut self) {
         let mut spawn_failures = 0u32;
+        while self.workers.len() < self.opts.processes {
+            if self.spawn_worker().is_err() {
+                break;
+            }
+        }
         loop {
             self.drain_commands();
             if self.terminating {

@@ -164,12 +164,12 @@ fn crash_round(seed: u64) -> i32 {
     let mut s = seed;
     let chunksize = 1 + (rng(&mut s) % 3) as usize;
     let pool = Pool::new(2, |x: u32| {
-        std::hint::black_box((0..200 * (x % 5)).sum::<u32>());
+        std::thread::sleep(Duration::from_micros(20 * (x % 5) as u64));
         x
     })
     .unwrap();
     let it = pool.imap(0..300u32, chunksize).unwrap();
-    std::thread::sleep(Duration::from_micros(rng(&mut s) % 3000));
+    std::thread::sleep(Duration::from_micros(rng(&mut s) % 8000));
     let pids = pool.worker_pids().unwrap();
     let victim = pids[(rng(&mut s) % pids.len() as u64) as usize];
     let _ = nix::sys::signal::kill(
