@@ -1,11 +1,18 @@
 //! Weak callbacks and finalizers: the per-object callback list.
 //!
 //! ```text
-//!   Header.callbacks ──► Node ──► Node ──► Node ──► null
-//!                        newest                oldest
-//!                          ▲
+//!   TABLE (Mutex<HashMap<header address, list head>>)
+//!     &Header ──► Node ──► Node ──► Node ──► null
+//!                 newest                oldest
+//!                   ▲
 //!   WeakRef / Finalizer ───┘  (each node has two owners: the list and the handle)
 //! ```
+//!
+//! The lists live in one process-wide side table rather than in every header:
+//! objects with callbacks are rare, and a pointer per header would make every
+//! box bigger. A header's `HAS_WEAK_CALLBACKS` flag says whether the table
+//! holds a list for it; flag and entry change together under the table lock,
+//! and the table is only touched when the flag is set (registration, death).
 //!
 //! A node holds one boxed `FnOnce()` and a three-state word:
 //!
@@ -31,13 +38,77 @@
 //!    owner of a [`CallbackList`] (which owns every node in it).
 //! 4. Callbacks run newest first, the order CPython's
 //!    `PyObject_ClearWeakRefs` calls weak-reference callbacks.
+//! 5. No user code (callback or closure drop) runs while the table lock is
+//!    held.
 
 use core::{
     cell::UnsafeCell,
     ptr::{self, NonNull},
     sync::atomic::{AtomicU8, AtomicUsize, Ordering},
 };
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::{
+    collections::HashMap,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{Mutex, MutexGuard},
+};
+
+use crate::header::{Flags, Header};
+
+/// A list head in the side table.
+struct Head(*mut Node);
+
+// SAFETY: a head is only read or written under the table lock; the nodes it
+// leads to are shared through atomics (invariants 1–3).
+unsafe impl Send for Head {}
+
+type Table = HashMap<usize, Head>;
+
+static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+
+fn table() -> MutexGuard<'static, Option<Table>> {
+    // The lock is never held while user code runs (invariant 5), so a poisoned
+    // lock can only come from an allocation failure inside HashMap; its data
+    // is still consistent.
+    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn key(h: &Header) -> usize {
+    ptr::from_ref(h).addr()
+}
+
+/// Pushes `node` at the head of `h`'s list (newest first) and sets
+/// `HAS_WEAK_CALLBACKS`.
+///
+/// # Safety
+///
+/// `node` came from [`Node::alloc`], is in no list, and its list reference is
+/// handed to the table; `h` is the header of a live box.
+pub(crate) unsafe fn push(h: &Header, node: NonNull<Node>) {
+    let mut t = table();
+    let head = t
+        .get_or_insert_with(HashMap::new)
+        .entry(key(h))
+        .or_insert(Head(ptr::null_mut()));
+    // SAFETY: the node is ours until published (invariant 3).
+    unsafe { Node::set_next(node, head.0) };
+    head.0 = node.as_ptr();
+    h.insert_flags_atomic(Flags::HAS_WEAK_CALLBACKS);
+}
+
+/// Takes `h`'s whole list out of the table and clears `HAS_WEAK_CALLBACKS`.
+pub(crate) fn take(h: &Header) -> CallbackList {
+    let head = {
+        let mut t = table();
+        let head = t.as_mut().and_then(|t| t.remove(&key(h)));
+        h.remove_flags_atomic(Flags::HAS_WEAK_CALLBACKS);
+        head
+    };
+    match head {
+        // SAFETY: removing the entry transferred the list to us.
+        Some(Head(p)) => unsafe { CallbackList::from_head(p) },
+        None => CallbackList::empty(),
+    }
+}
 
 type Callback = Box<dyn FnOnce()>;
 

@@ -1,13 +1,18 @@
 //! The object header: one definition shared by every handle type.
 //!
 //! ```text
-//!            Header (#[repr(C)], 32 bytes on 64-bit targets)
+//!            Header (#[repr(C)], 16 bytes on 64-bit targets — as std's RcBox)
 //!  +0   strong     AtomicUsize   strong handles; >= IMMORTAL_THRESHOLD means immortal
-//!  +8   weak       AtomicUsize   weak handles + 1 while strong > 0 (the std scheme)
-//!  +16  flags      AtomicU32     Flags: IMMORTAL, VALUE_DROPPED, WEAK_CLEARED, ...
-//!  +20  (reserved) u32           free for a higher crate (coil-gc keeps nothing here)
-//!  +24  callbacks  AtomicPtr     weak callbacks and finalizers, newest first
+//!  +8   weak       AtomicU32     weak handles + 1 while strong > 0 (the std scheme)
+//!  +12  flags      AtomicU32     Flags: IMMORTAL, VALUE_DROPPED, WEAK_CLEARED, ...
 //! ```
+//!
+//! The header is as small as std's (a box of one pointer is 24 bytes and
+//! lands in a 32-byte block, never straddling a cache line). The weak-callback
+//! list does not live in the header: objects with callbacks are rare, so their
+//! lists sit in a side table keyed by header address (see
+//! [`crate::callbacks`]), consulted only when `HAS_WEAK_CALLBACKS` is set —
+//! the same trade CPython makes for objects without `tp_weaklistoffset`.
 //!
 //! The counts are atomics so that one header type serves both counting
 //! disciplines. The single-thread discipline ([`Local`](crate::Local)) reads and
@@ -36,16 +41,18 @@
 //!    `weak` reaches zero, and never for an immortal box.
 //! 3. `VALUE_DROPPED` is set before the value's destructor starts and never
 //!    cleared; the value is dropped at most once.
-//! 4. `callbacks` is a null-terminated singly linked list of nodes owned by the
-//!    header (see [`crate::callbacks`]); only the thread that holds the box
-//!    alive pushes, and only the destroyer takes the whole list.
+//! 4. `HAS_WEAK_CALLBACKS` is set exactly while the side table holds a
+//!    callback list for this header (both change under the table's lock); the
+//!    list is taken before the memory is freed, so a new box at the same
+//!    address never inherits it.
+//! 5. `weak < 2^31` (a weak-count overflow aborts).
 
 use core::{
     ptr,
-    sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering},
+    sync::atomic::{AtomicU32, AtomicUsize, Ordering},
 };
 
-use crate::callbacks::{CallbackList, Node};
+use crate::callbacks::{self, CallbackList, Node};
 
 bitflags::bitflags! {
     /// The flag set of a [`Header`].
@@ -92,8 +99,7 @@ pub const IMMORTAL_COUNT: usize = IMMORTAL_THRESHOLD + (IMMORTAL_THRESHOLD >> 1)
 /// A mortal count that reaches this value aborts the process (count overflow).
 pub const MAX_MORTAL: usize = 1 << (usize::BITS - 2);
 
-/// The counted-box header: strong count, weak count, flags and the weak-callback
-/// list. See the [module documentation](self) for the layout and invariants.
+/// The counted-box header: strong count, weak count and flags. See the [module documentation](self) for the layout and invariants.
 ///
 /// Handles reach it through [`RcBox::header`](crate::raw::RcBox::header);
 /// introspection methods are safe, writes are `unsafe` and belong to the
@@ -116,10 +122,8 @@ pub const MAX_MORTAL: usize = 1 << (usize::BITS - 2);
 #[derive(Debug)]
 pub struct Header {
     strong: AtomicUsize,
-    weak: AtomicUsize,
+    weak: AtomicU32,
     flags: AtomicU32,
-    reserved: AtomicU32,
-    callbacks: AtomicPtr<Node>,
 }
 
 #[cold]
@@ -144,10 +148,8 @@ impl Header {
     pub const fn new(flags: Flags) -> Self {
         Header {
             strong: AtomicUsize::new(1),
-            weak: AtomicUsize::new(1),
+            weak: AtomicU32::new(1),
             flags: AtomicU32::new(flags.bits()),
-            reserved: AtomicU32::new(0),
-            callbacks: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -174,7 +176,7 @@ impl Header {
     /// ```
     #[inline]
     pub fn weak(&self) -> usize {
-        self.weak.load(Ordering::Relaxed)
+        self.weak.load(Ordering::Relaxed) as usize
     }
 
     /// The current flags.
@@ -219,20 +221,6 @@ impl Header {
             && !self
                 .flags()
                 .intersects(Flags::VALUE_DROPPED | Flags::WEAK_CLEARED)
-    }
-
-    /// The 32 reserved bits, free for a higher crate.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use coil_refcount::{Flags, Header};
-    /// let h = Header::new(Flags::empty());
-    /// h.reserved().store(7, core::sync::atomic::Ordering::Relaxed);
-    /// assert_eq!(h.reserved().load(core::sync::atomic::Ordering::Relaxed), 7);
-    /// ```
-    pub fn reserved(&self) -> &AtomicU32 {
-        &self.reserved
     }
 
     // ------------------------------------------------------------------
@@ -330,7 +318,7 @@ impl Header {
         let p = self.weak.as_ptr();
         // SAFETY: no concurrent access.
         let c = unsafe { *p };
-        if c >= MAX_MORTAL - 1 {
+        if c >= MAX_WEAK {
             overflow();
         }
         // SAFETY: as above.
@@ -530,7 +518,7 @@ impl Header {
                 cur = self.weak.load(Ordering::Relaxed);
                 continue;
             }
-            if cur >= MAX_MORTAL - 1 {
+            if cur >= MAX_WEAK {
                 overflow();
             }
             match self.weak.compare_exchange_weak(
@@ -720,23 +708,8 @@ impl Header {
     /// `node` came from [`Node`]'s allocator, is not in any list, and its list
     /// reference is handed to this header.
     pub(crate) unsafe fn push_callback(&self, node: ptr::NonNull<Node>) {
-        let mut head = self.callbacks.load(Ordering::Relaxed);
-        loop {
-            // SAFETY: the node is ours until the exchange publishes it.
-            unsafe { Node::set_next(node, head) };
-            match self.callbacks.compare_exchange_weak(
-                head,
-                node.as_ptr(),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => head = now,
-            }
-        }
-        if !self.flags().contains(Flags::HAS_WEAK_CALLBACKS) {
-            self.insert_flags_atomic(Flags::HAS_WEAK_CALLBACKS);
-        }
+        // SAFETY: forwarded contract.
+        unsafe { callbacks::push(self, node) }
     }
 
     /// Takes the whole weak-callback list (newest first), leaving it empty.
@@ -757,17 +730,17 @@ impl Header {
     /// assert!(!w.is_alive());
     /// ```
     pub fn take_callbacks(&self) -> CallbackList {
-        if self.callbacks.load(Ordering::Relaxed).is_null() {
+        if !self.flags().contains(Flags::HAS_WEAK_CALLBACKS) {
             return CallbackList::empty();
         }
-        let head = self.callbacks.swap(ptr::null_mut(), Ordering::AcqRel);
-        // SAFETY: the swap transferred the list (and its node references) to us.
-        unsafe { CallbackList::from_head(head) }
+        callbacks::take(self)
     }
 }
 
 /// Weak-count value meaning "locked by a uniqueness check".
-const WEAK_LOCKED: usize = usize::MAX;
+const WEAK_LOCKED: u32 = u32::MAX;
+/// A weak count that reaches this value aborts (invariant 5).
+const MAX_WEAK: u32 = 1 << 31;
 
 #[cfg(test)]
 mod tests {
@@ -818,10 +791,10 @@ mod tests {
     }
 
     #[test]
-    fn header_is_four_words() {
+    fn header_is_as_small_as_std() {
         assert_eq!(
             core::mem::size_of::<Header>(),
-            3 * core::mem::size_of::<usize>() + 8
+            core::mem::size_of::<usize>() + 8
         );
     }
 }

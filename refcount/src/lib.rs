@@ -18,10 +18,11 @@
 //! Every handle type points at one kind of box, [`raw::RcBox`]:
 //!
 //! ```text
-//!   [ prefix P ][ Header: strong | weak | flags | callbacks ][ value T ][ allocator A ]
+//!   [ prefix P ][ Header: strong | weak | flags ][ value T ][ allocator A ]
 //! ```
 //!
-//! The [`Header`] is defined once and used by every handle; the prefix is
+//! The [`Header`] (16 bytes, as small as std's) is defined once and used by
+//! every handle; the prefix is
 //! empty for this crate's handles and holds a cycle collector's links when
 //! coil-gc builds its `Gc<T>` on the same box (as CPython puts `PyGC_Head`
 //! before `PyObject`). Counting comes in two disciplines, [`Local`] (plain
@@ -112,6 +113,10 @@ pub mod strong;
 pub mod trashcan;
 pub mod weak;
 pub mod weak_map;
+
+/// The allocator API the boxes are generic over (re-exported so users can
+/// name `allocator_api2::alloc::Global` and implement `Allocator`).
+pub use allocator_api2;
 
 pub use crate::{
     counter::{Atomic, CallbackFor, Counter, Local},

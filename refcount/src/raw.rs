@@ -8,9 +8,9 @@
 //!   │
 //!   ▼
 //!   +--------------------+---------------------------+-----------+-----------+
-//!   | prefix: P          | Header                    | value: T  | alloc: A  |
-//!   | (gc links, gc_refs;| strong | weak | flags |    |           | (ZST for  |
-//!   |  `()` for Rc/Arc)  | reserved | callbacks       |           |  global)  |
+//!   | prefix: P          | Header (16 bytes)         | value: T  | alloc: A  |
+//!   | (gc links, gc_refs;| strong: usize             |           | (ZST for  |
+//!   |  `()` for Rc/Arc)  | weak: u32 | flags: u32    |           |  global)  |
 //!   +--------------------+---------------------------+-----------+-----------+
 //!   ◄── PREFIX_OFFSET=0   ◄── HEADER_OFFSET            ◄── VALUE_OFFSET
 //! ```
