@@ -170,7 +170,7 @@ impl Connection {
     /// # Examples
     ///
     /// ```
-    /// let (mut a, mut b) = coil_procs::Pipe::new(true)?;
+    /// let (mut a, _b) = coil_procs::Pipe::new(true)?;
     /// a.set_max_message(4);
     /// assert_eq!(a.max_message(), 4);
     /// assert_eq!(a.send_bytes(b"12345"), Err(coil_procs::Error::MessageTooLarge { len: 5, max: 4 }));

@@ -129,6 +129,7 @@ impl PoolOptions {
     ///
     /// ```
     /// let o = coil_procs::PoolOptions::new().maxtasksperchild(Some(100));
+    /// assert_eq!(o.get_processes(), coil_procs::PoolOptions::new().get_processes());
     /// ```
     pub fn maxtasksperchild(mut self, n: Option<usize>) -> Self {
         self.maxtasksperchild = n.map(|n| n.max(1));
@@ -141,7 +142,9 @@ impl PoolOptions {
     /// # Examples
     ///
     /// ```
-    /// let o = coil_procs::PoolOptions::new().prefetch(8);
+    /// let pool = coil_procs::Pool::with_options(&coil_procs::PoolOptions::new().processes(1).prefetch(8), |x: u8| x)?;
+    /// assert_eq!(pool.map([1u8])?, [1]);
+    /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn prefetch(mut self, n: usize) -> Self {
         self.prefetch = n.max(1);

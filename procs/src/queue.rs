@@ -146,6 +146,7 @@ impl QueueOptions {
     ///
     /// ```
     /// let o = coil_procs::QueueOptions::new().transport(coil_procs::TransportKind::Pipe);
+    /// assert_eq!(o.get_transport(), coil_procs::TransportKind::Pipe);
     /// ```
     pub const fn transport(mut self, t: TransportKind) -> Self {
         self.transport = t;
@@ -173,7 +174,9 @@ impl QueueOptions {
     /// # Examples
     ///
     /// ```
-    /// let o = coil_procs::QueueOptions::new().ring(64, 256);
+    /// let q: coil_procs::Queue<u8> = coil_procs::Queue::with_options(&coil_procs::QueueOptions::new().ring(64, 256))?;
+    /// q.put(&1)?;
+    /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub const fn ring(mut self, slots: usize, record: usize) -> Self {
         self.ring_slots = slots;
@@ -764,6 +767,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     ///
     /// ```
     /// let q: coil_procs::SimpleQueue<String> = coil_procs::SimpleQueue::new()?;
+    /// assert!(q.empty());
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn new() -> Result<Self> {
@@ -780,6 +784,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// ```
     /// let o = coil_procs::QueueOptions::new().transport(coil_procs::TransportKind::Pipe);
     /// let q: coil_procs::SimpleQueue<u8> = coil_procs::SimpleQueue::with_options(&o)?;
+    /// assert!(q.empty());
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn with_options(opts: &QueueOptions) -> Result<Self> {
@@ -902,6 +907,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     ///
     /// ```
     /// let q: coil_procs::JoinableQueue<u8> = coil_procs::JoinableQueue::new()?;
+    /// assert_eq!(q.unfinished_tasks(), 0);
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn new() -> Result<Self> {
@@ -918,6 +924,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// ```
     /// let o = coil_procs::QueueOptions::new().transport(coil_procs::TransportKind::Pipe);
     /// let q: coil_procs::JoinableQueue<u8> = coil_procs::JoinableQueue::with_options(&o)?;
+    /// assert_eq!(q.unfinished_tasks(), 0);
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn with_options(opts: &QueueOptions) -> Result<Self> {
