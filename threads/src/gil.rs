@@ -20,9 +20,11 @@
 //!
 //! 1. `QUEUED` is set iff `queue` is non-empty; both change only while the
 //!    `queue` mutex is held.
-//! 2. A waiter enqueues itself only after a CAS that saw `LOCKED` set and set
-//!    `QUEUED`, under the mutex. From then on the holder's fast release fails,
-//!    so the holder's slow release (under the same mutex) sees the waiter: no
+//! 2. A waiter announces itself under the mutex with one `fetch_or(QUEUED)`
+//!    (a CAS loop could lose forever against a holder that releases and
+//!    re-acquires in a tight loop). If the GIL was free it takes it at once;
+//!    otherwise it enqueues. From then on every fast path fails, so the
+//!    holder's slow release (under the same mutex) sees the waiter: no
 //!    wake-up is lost.
 //! 3. Release with waiters hands the GIL over directly: `LOCKED` stays set,
 //!    the first waiter is popped and its `granted` flag set under the mutex,
@@ -79,13 +81,23 @@ const LOCKED: u32 = 1;
 const QUEUED: u32 = 2;
 const DROP: u32 = 4;
 
-/// Spins before a waiter parks: well under a microsecond on these machines,
-/// against about 40 µs for a futex wake-up across CPUs.
+/// Spins on its `granted` flag before a queued waiter parks: a few
+/// microseconds at most, against about 40 µs for a futex wake-up across
+/// CPUs; a holder that checkpoints often hands over well within it.
 #[cfg(not(coil_loom))]
 const SPINS: u32 = 200;
 /// Under loom every spin is a scheduling point: one keeps the model small.
 #[cfg(coil_loom)]
 const SPINS: u32 = 1;
+
+/// Compare-and-swap attempts on a free GIL before a waiter queues. Kept
+/// short: a waiter that is not queued is invisible to a releasing holder,
+/// which may take the GIL straight back (barging); once queued, the waiter
+/// gets a direct hand-off.
+#[cfg(not(coil_loom))]
+const PRE_SPINS: u32 = 16;
+#[cfg(coil_loom)]
+const PRE_SPINS: u32 = 1;
 
 /// CPython's default switch interval (`sys.getswitchinterval()`).
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -99,10 +111,12 @@ loom::thread_local! {
     static CURRENT: Cell<*const Shared> = Cell::new(ptr::null());
 }
 
+#[inline]
 fn current_ptr() -> *const Shared {
     CURRENT.with(|c| c.get())
 }
 
+#[inline]
 fn set_current(p: *const Shared) {
     CURRENT.with(|c| c.set(p));
 }
@@ -302,8 +316,8 @@ impl Shared {
     /// `io` marks a thread coming back from blocking work.
     #[cold]
     fn lock_slow(&self, io: bool, deadline: Option<Instant>) -> Result<()> {
-        // Spin: catches a holder that releases within a microsecond.
-        for _ in 0..SPINS {
+        // Spin briefly: catches a holder that is just releasing.
+        for _ in 0..PRE_SPINS {
             let s = self.state.load(Ordering::Relaxed);
             if s & (LOCKED | QUEUED) == 0
                 && self
@@ -323,25 +337,33 @@ impl Shared {
         });
         {
             let mut q = primitive::lock(&self.queue);
-            loop {
-                let s = self.state.load(Ordering::Relaxed);
-                if s & LOCKED == 0 {
-                    if self
-                        .state
-                        .compare_exchange(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Ok(());
+            // Announce ourselves with one unconditional `fetch_or`: a CAS
+            // loop could lose forever against a holder that releases and
+            // re-acquires in a tight loop. With `QUEUED` set, every fast
+            // path (acquire and release) fails, so only threads holding the
+            // queue mutex — us now — can change `LOCKED`.
+            let urgent_bit = if urgent { DROP } else { 0 };
+            let prev = self.state.fetch_or(QUEUED | urgent_bit, Ordering::AcqRel);
+            if prev & LOCKED == 0 {
+                // It was free: take it. `QUEUED` stays only if others wait.
+                let keep_queued = !q.is_empty();
+                // Withdraw our own drop request, not one set by another.
+                let own_drop = urgent_bit & !prev;
+                let mut cur = prev | QUEUED | urgent_bit;
+                loop {
+                    let mut next = (cur | LOCKED) & !own_drop;
+                    if !keep_queued {
+                        next &= !QUEUED;
                     }
-                    continue;
-                }
-                let want = s | QUEUED | if urgent { DROP } else { 0 };
-                if self
-                    .state
-                    .compare_exchange(s, want, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    break;
+                    match self.state.compare_exchange_weak(
+                        cur,
+                        next,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Ok(()),
+                        Err(c) => cur = c,
+                    }
                 }
             }
             if urgent {
@@ -880,6 +902,20 @@ impl<'g> GilGuard<'g> {
     #[inline]
     pub fn drop_requested(&self) -> bool {
         self.shared.state.load(Ordering::Relaxed) & DROP != 0
+    }
+
+    /// Whether some thread is queued waiting for this GIL (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gil = coil_threads::Gil::new();
+    /// let g = gil.acquire().unwrap();
+    /// assert!(!g.has_waiters());
+    /// ```
+    #[inline]
+    pub fn has_waiters(&self) -> bool {
+        self.shared.state.load(Ordering::Relaxed) & QUEUED != 0
     }
 
     /// Releases the GIL, runs `f` (blocking work, I/O), and re-acquires it
