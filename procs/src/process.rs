@@ -195,7 +195,7 @@ impl Process {
     /// [`Error::UnknownEntryPoint`] if no entry point of that name is
     /// registered in this process; [`Error::Encode`] if `arg` cannot be
     /// encoded; [`Error::MessageTooLarge`] past
-    /// [`spawn::MAX_ARG`](crate::spawn::MAX_ARG) bytes of encoded argument.
+    /// [`spawn::MAX_ARG`] bytes of encoded argument.
     ///
     /// # Examples
     ///

@@ -6,7 +6,7 @@
 //! # Records and messages
 //!
 //! A message (one postcard-encoded value) travels as one or more *records*
-//! over a [`Transport`] that moves each record atomically (a `SOCK_SEQPACKET`
+//! over a transport that moves each record atomically (a `SOCK_SEQPACKET`
 //! socket or a `coil-shm` ring). Every record starts with a 16-byte header:
 //!
 //! ```text

@@ -2,7 +2,7 @@
 //! point registered by name.
 //!
 //! `fork` copies a running program, threads' locks and all; a program that
-//! cannot vouch for the state of its other threads (see [`crate::fork`]'s
+//! cannot vouch for the state of its other threads (see the fork-safety
 //! notes in the crate docs) starts children by *spawning* instead: the child
 //! is a fresh `exec` of `/proc/self/exe`, so it begins from `main` with a
 //! clean address space. Two environment variables tell it what to run:
@@ -30,10 +30,12 @@
 //!
 //! In the parent, [`Process::spawn`](crate::Process::spawn) checks the name
 //! against the registry, so an unregistered name is
-//! [`Error::UnknownEntryPoint`](crate::Error::UnknownEntryPoint) before any
+//! [`Error::UnknownEntryPoint`] before any
 //! process starts. In the child a name it does not know (the registration
 //! differs between runs) prints a message and exits with code 2; an argument
 //! that does not decode as the entry's type does the same.
+//!
+//! [`Error::UnknownEntryPoint`]: crate::Error::UnknownEntryPoint
 
 use std::{
     collections::BTreeMap,
