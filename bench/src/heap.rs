@@ -69,17 +69,20 @@ pub trait RawAlloc {
     }
 }
 
-/// A `GlobalAlloc` peer, called through its `GlobalAlloc` methods.
-#[derive(Debug, Default)]
+/// A `GlobalAlloc` peer, called through its `GlobalAlloc` methods, with the
+/// call it offers to give free memory back to the OS, if any.
+#[derive(Debug)]
 pub struct Global<A> {
     name: &'static str,
     alloc: A,
+    trim: Option<fn()>,
 }
 
 impl<A: GlobalAlloc> Global<A> {
-    /// Wraps `alloc` under the report name `name`.
-    pub const fn new(name: &'static str, alloc: A) -> Self {
-        Global { name, alloc }
+    /// Wraps `alloc` under the report name `name`, with `trim` as its call
+    /// to return free memory to the OS.
+    pub const fn new(name: &'static str, alloc: A, trim: Option<fn()>) -> Self {
+        Global { name, alloc, trim }
     }
 }
 
@@ -103,17 +106,42 @@ impl<A: GlobalAlloc> RawAlloc for Global<A> {
     }
 
     fn trim(&self) -> bool {
-        if self.name == "glibc" {
-            unsafe extern "C" {
-                fn malloc_trim(pad: usize) -> i32;
-            }
-            // SAFETY: malloc_trim only releases free memory of glibc's heap;
-            // it has no preconditions.
-            unsafe { malloc_trim(0) };
-            return true;
-        }
-        false
+        self.trim.map(|f| f()).is_some()
     }
+}
+
+/// glibc's `malloc_trim(0)`: releases free memory at the top of the heap and
+/// whole free pages inside it.
+fn glibc_trim() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: malloc_trim only releases free memory of glibc's heap; it has no
+    // preconditions.
+    unsafe { malloc_trim(0) };
+}
+
+/// mimalloc's `mi_collect(true)`: frees what it caches and purges free pages.
+fn mimalloc_trim() {
+    // SAFETY: mi_collect has no preconditions; `force` makes it purge now.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// jemalloc's `arena.<all>.purge` mallctl: purges unused dirty pages of every
+/// arena.
+fn jemalloc_trim() {
+    const PURGE_ALL: &[u8] = b"arena.4096.purge\0"; // 4096 = MALLCTL_ARENAS_ALL
+    // SAFETY: the name is NUL-terminated; a purge takes no old or new value,
+    // so all value pointers are null and the length 0.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            PURGE_ALL.as_ptr().cast(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            0,
+        )
+    };
 }
 
 /// coil's unsynchronized heap (`coil_heap::Heap`), through its inherent methods.
@@ -174,12 +202,13 @@ impl RawAlloc for CoilGlobal {
 }
 
 /// glibc's malloc, through `std::alloc::System`.
-pub const GLIBC: Global<System> = Global::new("glibc", System);
+pub const GLIBC: Global<System> = Global::new("glibc", System, Some(glibc_trim));
 /// mimalloc, through `mimalloc::MiMalloc`.
-pub const MIMALLOC: Global<mimalloc::MiMalloc> = Global::new("mimalloc", mimalloc::MiMalloc);
+pub const MIMALLOC: Global<mimalloc::MiMalloc> =
+    Global::new("mimalloc", mimalloc::MiMalloc, Some(mimalloc_trim));
 /// jemalloc, through `tikv_jemallocator::Jemalloc`.
 pub const JEMALLOC: Global<tikv_jemallocator::Jemalloc> =
-    Global::new("jemalloc", tikv_jemallocator::Jemalloc);
+    Global::new("jemalloc", tikv_jemallocator::Jemalloc, Some(jemalloc_trim));
 
 /// Something that runs a workload on one allocator; see [`each_impl`].
 pub trait Visit {
