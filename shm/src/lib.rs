@@ -1,5 +1,5 @@
 //! `coil-shm`: shared memory between processes.
-#![doc(test(attr(deny(warnings))))]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod error;
 pub mod pod;

@@ -393,7 +393,7 @@ impl ShareableList {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(coil_shm::ShareableList::anonymous(&[coil_shm::Item::None; 3])?.len(), 3);
+    /// assert_eq!(coil_shm::ShareableList::anonymous(&[coil_shm::Item::None, 1i64.into()])?.len(), 2);
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn len(&self) -> usize {
