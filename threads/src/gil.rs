@@ -81,14 +81,17 @@ const LOCKED: u32 = 1;
 const QUEUED: u32 = 2;
 const DROP: u32 = 4;
 
-/// Spins on its `granted` flag before a queued waiter parks: a few
-/// microseconds at most, against about 40 µs for a futex wake-up across
-/// CPUs; a holder that checkpoints often hands over well within it.
+/// How long a queued waiter watches its `granted` flag before it parks,
+/// first spinning, then yielding its CPU between looks. A futex wake-up
+/// across CPUs costs about 40 µs here, so a waiter that is still watching
+/// when the GIL comes saves that, and two threads passing the GIL back and
+/// forth never sleep. Each look is one load; a waiter behind a CPU-bound
+/// holder gives up after this long and parks.
 #[cfg(not(coil_loom))]
-const SPINS: u32 = 200;
-/// Under loom every spin is a scheduling point: one keeps the model small.
-#[cfg(coil_loom)]
-const SPINS: u32 = 1;
+const WATCH: Duration = Duration::from_micros(50);
+/// Of `WATCH`, the part spent spinning before yielding starts.
+#[cfg(not(coil_loom))]
+const WATCH_SPIN: Duration = Duration::from_micros(5);
 
 /// Compare-and-swap attempts on a free GIL before a waiter queues. Kept
 /// short: a waiter that is not queued is invisible to a releasing holder,
@@ -98,6 +101,35 @@ const SPINS: u32 = 1;
 const PRE_SPINS: u32 = 16;
 #[cfg(coil_loom)]
 const PRE_SPINS: u32 = 1;
+
+/// Watches a waiter's `granted` flag for a while (`WATCH`); returns whether
+/// it was set.
+#[cfg(not(coil_loom))]
+fn watch(granted: &AtomicU8) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if granted.load(Ordering::Acquire) != 0 {
+                return true;
+            }
+            primitive::spin_loop();
+        }
+        let t = start.elapsed();
+        if t >= WATCH {
+            return false;
+        }
+        if t >= WATCH_SPIN {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Under loom every look is a scheduling point: one keeps the model small.
+#[cfg(coil_loom)]
+fn watch(granted: &AtomicU8) -> bool {
+    primitive::spin_loop();
+    granted.load(Ordering::Acquire) != 0
+}
 
 /// CPython's default switch interval (`sys.getswitchinterval()`).
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -378,11 +410,8 @@ impl Shared {
         let interval = Duration::from_nanos(self.interval_ns.load(Ordering::Relaxed));
         let ask_at = start.checked_add(interval);
         loop {
-            for _ in 0..SPINS {
-                if me.granted.load(Ordering::Acquire) != 0 {
-                    return self.waited(start);
-                }
-                primitive::spin_loop();
+            if watch(&me.granted) {
+                return self.waited(start);
             }
             let until = match (requested, ask_at, deadline) {
                 (false, Some(a), Some(d)) => Some(a.min(d)),
