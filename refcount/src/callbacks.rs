@@ -328,3 +328,111 @@ impl Drop for CallbackList {
         }
     }
 }
+
+/// A callback registered directly on a header: the building block of
+/// [`WeakRef`](crate::WeakRef) and [`Finalizer`](crate::Finalizer), public for
+/// a higher crate that builds its own weak handles on the same box (coil-gc).
+///
+/// The registration owns one reference of its node; dropping it does *not*
+/// cancel the callback (call [`cancel`](Self::cancel) first for
+/// `weakref.ref` semantics, as `WeakRef` does).
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc as StdRc};
+/// use coil_refcount::{Rc, callbacks::Registration};
+///
+/// let ran = StdRc::new(Cell::new(false));
+/// let obj = Rc::new(1);
+/// let r = ran.clone();
+/// // SAFETY: `obj` is alive; it is a single-thread box, so a non-Send
+/// // callback is fine.
+/// let reg = unsafe { Registration::new(Rc::header(&obj), Box::new(move || r.set(true))) };
+/// assert!(reg.is_pending());
+/// drop(obj);
+/// assert!(ran.get() && !reg.is_pending());
+/// ```
+#[derive(Debug)]
+pub struct Registration {
+    node: NonNull<Node>,
+}
+
+impl Registration {
+    /// Registers `callback` on the object of header `h`; it runs once when the
+    /// object dies (its list is run), unless cancelled or called before.
+    ///
+    /// # Safety
+    ///
+    /// - `h` is the header of a live box (a strong handle is held).
+    /// - If `callback` is not `Send`, the box is a single-thread box whose
+    ///   death happens on this thread, and the `Registration` stays on it.
+    pub unsafe fn new(h: &Header, callback: Box<dyn FnOnce()>) -> Self {
+        let node = Node::alloc(callback, 2);
+        // SAFETY: fresh node; its list reference goes to the table (caller:
+        // live header).
+        unsafe { push(h, node) };
+        Registration { node }
+    }
+
+    fn node(&self) -> &Node {
+        // SAFETY: we own a reference of the node.
+        unsafe { self.node.as_ref() }
+    }
+
+    /// Whether the callback has neither run nor been cancelled.
+    ///
+    /// # Examples
+    ///
+    /// See [`Registration`].
+    pub fn is_pending(&self) -> bool {
+        self.node().is_pending()
+    }
+
+    /// Cancels the callback (dropping the closure); returns whether it was
+    /// pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Rc, callbacks::Registration};
+    /// let obj = Rc::new(1);
+    /// // SAFETY: live single-thread box.
+    /// let reg = unsafe { Registration::new(Rc::header(&obj), Box::new(|| unreachable!())) };
+    /// assert!(reg.cancel());
+    /// drop(obj);
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.node().cancel()
+    }
+
+    /// Runs the callback now if it is pending; returns whether it ran. A panic
+    /// propagates to the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Rc, callbacks::Registration};
+    /// let obj = Rc::new(1);
+    /// // SAFETY: live single-thread box.
+    /// let reg = unsafe { Registration::new(Rc::header(&obj), Box::new(|| {})) };
+    /// assert!(reg.call());
+    /// assert!(!reg.call());
+    /// ```
+    pub fn call(&self) -> bool {
+        match self.node().take() {
+            Some(cb) => {
+                cb();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: our node reference is given up once.
+        unsafe { Node::release(self.node) };
+    }
+}
