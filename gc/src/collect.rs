@@ -28,7 +28,7 @@
 //! 3. While user code runs, the space's `collecting` flag is set: automatic
 //!    collections are skipped and explicit ones return 0 (as in CPython).
 
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
 use coil_refcount::Flags;
 
@@ -61,7 +61,7 @@ unsafe fn nn(p: *mut GcHead) -> NonNull<GcHead> {
 /// A sentinel for a private list, on the stack for the duration of a phase.
 /// Its address must not change while the list is non-empty.
 fn sentinel() -> GcHead {
-    GcHead::new(&head::SENTINEL_VTABLE, ptr::null())
+    GcHead::new(&head::SENTINEL_VTABLE)
 }
 
 /// Set all gc_refs = strong count, and COLLECTING. After this, gc_refs > 0
@@ -297,7 +297,7 @@ unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead) {
 /// so a `Drop` that looks at another dying object finds it allocated, with
 /// its value either alive or flagged as dropped), then free it if nothing
 /// refers to it any more. Returns the number of objects deleted.
-unsafe fn delete_garbage(st: &SpaceState, unreachable: *mut GcHead) -> usize {
+unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
     let mut n = 0;
     // SAFETY: every node is an OWNED live object; once unlinked and
     // un-owned it follows the ordinary count rules.
@@ -309,7 +309,6 @@ unsafe fn delete_garbage(st: &SpaceState, unreachable: *mut GcHead) -> usize {
             }
             let h = nn(gc);
             head::list_remove(gc);
-            (*gc).space.set(ptr::null());
             let hdr = head::header(h);
             if head::bits(h) & HAS_CALLBACKS != 0 {
                 // Registered by a finalizer after handle_weakrefs ran.
@@ -320,7 +319,6 @@ unsafe fn delete_garbage(st: &SpaceState, unreachable: *mut GcHead) -> usize {
             // Still OWNED while its own value drops: a self-reference that
             // reaches zero inside the drop must not free it under our feet.
             head::set_bits(h, OWNED);
-            st.on_delete();
             n += 1;
             let vt = (*gc).vtable;
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (vt.drop_value)(h)));
@@ -450,7 +448,7 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
         if debug.contains(DebugFlags::SAVEALL) {
             out.collected = save_garbage(st, unreachable, old);
         } else {
-            out.collected = delete_garbage(st, unreachable);
+            out.collected = delete_garbage(unreachable);
         }
         if !head::list_is_empty(finalizers) {
             if debug.contains(DebugFlags::UNCOLLECTABLE) {

@@ -101,7 +101,7 @@ impl Collector for Generational {
 
 /// A stop-the-world, non-generational collector: every collection, automatic
 /// or explicit, scans every tracked object (all three generations). It runs
-/// automatically once the objects tracked since the last collection exceed
+/// automatically once the tracked objects allocated since the last collection exceed
 /// `max(threshold0, live × ratio)`, where `live` is what survived the last
 /// one — so the work per allocated object stays constant however large the
 /// live heap grows, and memory stays within `1 + ratio` of the live size.
@@ -123,7 +123,7 @@ impl Collector for Generational {
 pub struct FullCollector {
     ratio: f64,
     live: usize,
-    baseline: usize,
+    allocated: usize,
 }
 
 impl Default for FullCollector {
@@ -156,7 +156,7 @@ impl FullCollector {
         FullCollector {
             ratio,
             live: 0,
-            baseline: 0,
+            allocated: 0,
         }
     }
 
@@ -176,10 +176,11 @@ impl Collector for FullCollector {
     }
 
     fn on_threshold(&mut self, space: &Space) -> Option<usize> {
-        let tracked = space.tracked_count();
-        let grown = tracked.saturating_sub(self.baseline);
+        // Asked every threshold0 tracked allocations (declining restarts
+        // the young count).
+        self.allocated += space.get_count().0;
         let budget = (self.live as f64 * self.ratio) as usize;
-        if grown > budget.max(space.get_threshold().0) {
+        if self.allocated > budget.max(space.get_threshold().0) {
             Some(2)
         } else {
             None
@@ -188,8 +189,8 @@ impl Collector for FullCollector {
 
     fn collect(&mut self, space: &Space, _generation: usize) -> usize {
         let n = space.run_collection(2);
-        self.live = space.tracked_count();
-        self.baseline = self.live;
+        self.live = space.long_lived().0;
+        self.allocated = 0;
         n
     }
 }

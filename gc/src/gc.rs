@@ -19,13 +19,7 @@
 //! 3. An object is unlinked from its generation list before its value
 //!    starts to drop, so no collection ever traces a value being dropped.
 
-use core::{
-    any::TypeId,
-    fmt,
-    marker::PhantomData,
-    ops::Deref,
-    ptr::{self, NonNull},
-};
+use core::{any::TypeId, fmt, marker::PhantomData, ops::Deref, ptr::NonNull};
 use std::{panic::AssertUnwindSafe, rc::Rc};
 
 use coil_refcount::{Flags, Local, raw::RcBox, trashcan};
@@ -157,16 +151,12 @@ pub(crate) unsafe fn drop_slow(h: NonNull<GcHead>) {
 /// `h` is a live object of this thread.
 #[inline]
 pub(crate) unsafe fn untrack(h: NonNull<GcHead>) {
-    // SAFETY: caller; a tracked object's space outlives its membership
+    // SAFETY: caller; a tracked object's list outlives its membership
     // (spaces detach their objects when dropped).
     unsafe {
         let node = h.as_ptr();
         if !(*node).next.get().is_null() {
             head::list_remove(node);
-            let sp = (*node).space.get();
-            if !sp.is_null() {
-                (*sp).on_untrack();
-            }
             head::header(h).remove_flags_local(Flags::TRACKED);
         }
     }
@@ -247,12 +237,12 @@ impl<T: Trace + 'static> Gc<T> {
     fn alloc(sp: &SpaceState, value: T, vt: &'static VTable) -> Self {
         const { assert!(GcBox::<T>::HEADER_OFFSET == head::HEADER_OFFSET) };
         let tracked = T::MAY_CONTAIN_GC && sp.is_usable();
-        let (spp, flags) = if tracked {
-            (sp as *const SpaceState, Flags::TRACKED)
+        let flags = if tracked {
+            Flags::TRACKED
         } else {
-            (ptr::null(), Flags::empty())
+            Flags::empty()
         };
-        let b = GcBox::<T>::allocate(GcHead::new(vt, spp), value, Alloc::default(), flags);
+        let b = GcBox::<T>::allocate(GcHead::new(vt), value, Alloc::default(), flags);
         if tracked {
             // SAFETY: a fresh box, not in any list.
             unsafe { sp.track_new(b.cast()) };

@@ -3,16 +3,17 @@
 //!
 //! ```text
 //!   RcBox<GcHead, T, Alloc>  (#[repr(C)], coil-refcount's box)
-//!   +0   next    *mut GcHead   generation-list links (null: untracked)
+//!   +0   next    *mut GcHead        generation-list links (null: untracked)
 //!   +8   prev    *mut GcHead
-//!   +16  vtable  &'static VTable   trace / drop / free / finalize of T
-//!   +24  space   *const SpaceState  the space whose lists hold the object
-//!   +32  Header  strong | weak | flags | reserved (gc bits) | callbacks
-//!   +64  value: T
+//!   +16  vtable  &'static VTable    trace / drop / free / finalize of T
+//!   +24  bits    u32 (+4 padding)   the collector's per-object state
+//!   +32  Header  strong | weak | flags        (coil-refcount, 16 bytes)
+//!   +48  value: T                 (a 16-byte value: one 64-byte block)
 //! ```
 //!
-//! The 32 "reserved" bits of the refcount header hold the collector's
-//! per-object state (CPython keeps the same things in `_gc_prev`'s low bits):
+//! The `bits` word holds what CPython keeps in `_gc_prev`'s low bits and
+//! `gc_refs`; it sits in the same cache line as the links, so the hot loops
+//! of a collection touch one line per object:
 //!
 //! ```text
 //!   bit 31  COLLECTING     in the generations being collected right now
@@ -48,7 +49,7 @@ use core::{
 
 use coil_refcount::Header;
 
-use crate::{space::SpaceState, trace::Visitor};
+use crate::trace::Visitor;
 
 /// Byte offset of the refcount header from the gc head.
 pub(crate) const HEADER_OFFSET: usize = core::mem::size_of::<GcHead>();
@@ -87,7 +88,7 @@ pub(crate) struct GcHead {
     pub(crate) next: Cell<*mut GcHead>,
     pub(crate) prev: Cell<*mut GcHead>,
     pub(crate) vtable: &'static VTable,
-    pub(crate) space: Cell<*const SpaceState>,
+    pub(crate) bits: Cell<u32>,
 }
 
 unsafe fn no_trace(_: NonNull<GcHead>, _: &mut Visitor<'_>) {}
@@ -115,12 +116,12 @@ pub(crate) static SENTINEL_VTABLE: VTable = VTable {
 impl GcHead {
     /// A head with null links (an untracked object, or a sentinel before
     /// [`list_init`]).
-    pub(crate) const fn new(vtable: &'static VTable, space: *const SpaceState) -> Self {
+    pub(crate) const fn new(vtable: &'static VTable) -> Self {
         GcHead {
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
             vtable,
-            space: Cell::new(space),
+            bits: Cell::new(0),
         }
     }
 }
@@ -136,7 +137,7 @@ pub(crate) unsafe fn header<'a>(h: NonNull<GcHead>) -> &'a Header {
     unsafe { h.byte_add(HEADER_OFFSET).cast::<Header>().as_ref() }
 }
 
-/// The gc bits (the header's reserved word) of an object.
+/// The gc bits of an object.
 ///
 /// # Safety
 ///
@@ -144,7 +145,7 @@ pub(crate) unsafe fn header<'a>(h: NonNull<GcHead>) -> &'a Header {
 #[inline(always)]
 pub(crate) unsafe fn bits(h: NonNull<GcHead>) -> u32 {
     // SAFETY: live box; single-thread access (invariant 5).
-    unsafe { *header(h).reserved().as_ptr() }
+    unsafe { (*h.as_ptr()).bits.get() }
 }
 
 /// Overwrites the gc bits of an object.
@@ -155,7 +156,7 @@ pub(crate) unsafe fn bits(h: NonNull<GcHead>) -> u32 {
 #[inline(always)]
 pub(crate) unsafe fn set_bits(h: NonNull<GcHead>, b: u32) {
     // SAFETY: live box; single-thread access (invariant 5).
-    unsafe { *header(h).reserved().as_ptr() = b };
+    unsafe { (*h.as_ptr()).bits.set(b) };
 }
 
 /// Initialises a list sentinel: an empty circular list.

@@ -3,17 +3,21 @@
 //!
 //! A space is a value, so a runtime can own one and share it under its own
 //! lock (a GIL); [`Space::with_default`] gives each thread a default space,
-//! which `Gc::new` uses. Objects remember their space (a raw pointer in the
-//! gc head) only while tracked; dropping a `Space` runs a full collection
-//! and then *detaches* the survivors: they become plain counted objects.
+//! which `Gc::new` uses. Objects reach their space only through the list
+//! links of their generation; dropping a `Space` (the default one at thread
+//! exit) runs a full collection and then *detaches* the survivors: they
+//! become plain counted objects.
 //!
 //! # Invariants
 //!
 //! 1. `SpaceState` lives at a stable address (boxed) for as long as any
 //!    object is tracked in it.
-//! 2. Generation `i`'s `count` is, as in CPython 3.11: for 0, tracked
-//!    allocations minus deallocations since the last collection of 0; for
-//!    1 and 2, collections of the generation below since their own last one.
+//! 2. Generation `i`'s `count` is: for 0, tracked allocations since the last
+//!    collection of 0 (CPython 3.11 also subtracts deallocations; coil does
+//!    not, so an object needs no pointer back to its space and the gc head
+//!    stays at four words — a young collection triggered by objects that
+//!    already died by their counts walks an almost empty list); for 1 and 2,
+//!    collections of the generation below since their own last one.
 //! 3. The space is used by one thread only (`Space` and handles are `!Send`).
 
 use core::{
@@ -45,7 +49,7 @@ pub(crate) struct GenState {
 impl GenState {
     fn new(threshold: usize) -> Self {
         GenState {
-            head: GcHead::new(&head::SENTINEL_VTABLE, ptr::null()),
+            head: GcHead::new(&head::SENTINEL_VTABLE),
             threshold: Cell::new(threshold),
             count: Cell::new(0),
         }
@@ -60,7 +64,6 @@ pub(crate) struct SpaceState {
     usable: Cell<bool>,
     pub(crate) long_lived_total: Cell<usize>,
     pub(crate) long_lived_pending: Cell<usize>,
-    tracked: Cell<usize>,
     stats: [Cell<GenStats>; 3],
     pub(crate) debug: Cell<DebugFlags>,
     pub(crate) garbage: RefCell<Vec<Object>>,
@@ -83,7 +86,6 @@ impl SpaceState {
             usable: Cell::new(true),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
-            tracked: Cell::new(0),
             stats: Default::default(),
             debug: Cell::new(DebugFlags::empty()),
             garbage: RefCell::new(Vec::new()),
@@ -128,27 +130,12 @@ impl SpaceState {
     pub(crate) unsafe fn track_new(&self, h: NonNull<GcHead>) {
         // SAFETY: caller; the sentinel is initialised (boxed()).
         unsafe { head::list_append(h.as_ptr(), self.gen_head(0)) };
-        self.tracked.set(self.tracked.get() + 1);
         let g0 = &self.gens[0];
         let c = g0.count.get() + 1;
         g0.count.set(c);
         if c > g0.threshold.get() {
             self.on_threshold();
         }
-    }
-
-    /// A tracked object left its list because its count reached zero.
-    #[inline(always)]
-    pub(crate) fn on_untrack(&self) {
-        self.tracked.set(self.tracked.get() - 1);
-        let c = &self.gens[0].count;
-        c.set(c.get().saturating_sub(1));
-    }
-
-    /// A tracked object was deleted by the collector.
-    #[inline(always)]
-    pub(crate) fn on_delete(&self) {
-        self.tracked.set(self.tracked.get() - 1);
     }
 
     pub(crate) fn generation_lens(&self) -> [usize; 3] {
@@ -226,7 +213,7 @@ pub struct Space {
 }
 
 thread_local! {
-    static DEFAULT: Space = Space { state: SpaceState::boxed(Box::new(Generational::new())), owned: false };
+    static DEFAULT: Space = Space::new();
 }
 
 impl Default for Space {
@@ -240,7 +227,7 @@ impl core::fmt::Debug for Space {
         f.debug_struct("Space")
             .field("collector", &self.state().collector_name.get())
             .field("count", &self.get_count())
-            .field("tracked", &self.state().tracked.get())
+            .field("tracked", &self.tracked_count())
             .finish()
     }
 }
@@ -537,7 +524,8 @@ impl Space {
         (st.long_lived_total.get(), st.long_lived_pending.get())
     }
 
-    /// Number of objects tracked in the space (all generations and frozen).
+    /// Number of objects tracked in the space (all generations and frozen;
+    /// walks the lists).
     ///
     /// # Examples
     ///
@@ -548,7 +536,9 @@ impl Space {
     /// assert_eq!(s.tracked_count(), 1);
     /// ```
     pub fn tracked_count(&self) -> usize {
-        self.state().tracked.get()
+        let st = self.state();
+        // SAFETY: initialised sentinels of live objects.
+        st.generation_lens().iter().sum::<usize>() + unsafe { head::list_len(st.perm_head()) }
     }
 
     /// Per-generation statistics (`gc.get_stats`).
@@ -841,7 +831,6 @@ impl Drop for Space {
                         break;
                     }
                     head::list_remove(gc);
-                    (*gc).space.set(ptr::null());
                     head::header(NonNull::new_unchecked(gc)).remove_flags_local(Flags::TRACKED);
                 }
             }

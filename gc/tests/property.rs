@@ -37,7 +37,13 @@ impl Finalize for Node {
 }
 
 /// Builds the graph, keeps `handles`, collects, and checks the outcome.
-fn check_graph(n: usize, edges: &[(usize, usize)], handles: &[usize], finalized: &[usize], young: bool) {
+fn check_graph(
+    n: usize,
+    edges: &[(usize, usize)],
+    handles: &[usize],
+    finalized: &[usize],
+    young: bool,
+) {
     let s = Space::new();
     s.disable();
     let freed = Rc::new(RefCell::new(vec![false; n]));
@@ -79,7 +85,11 @@ fn check_graph(n: usize, edges: &[(usize, usize)], handles: &[usize], finalized:
     }
     let f = freed.borrow().clone();
     for i in 0..n {
-        assert_eq!(f[i], !reach[i], "node {i}: freed={} reachable={}", f[i], reach[i]);
+        assert_eq!(
+            f[i], !reach[i],
+            "node {i}: freed={} reachable={}",
+            f[i], reach[i]
+        );
     }
     // Reachable nodes are intact, with their edges as built.
     let mut seen = vec![false; n];
@@ -98,7 +108,10 @@ fn check_graph(n: usize, edges: &[(usize, usize)], handles: &[usize], finalized:
     drop(stack);
     drop(kept);
     s.collect(2).unwrap();
-    assert!(freed.borrow().iter().all(|&x| x), "everything freed at the end");
+    assert!(
+        freed.borrow().iter().all(|&x| x),
+        "everything freed at the end"
+    );
     assert_eq!(s.tracked_count(), 0);
 }
 
