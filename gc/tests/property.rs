@@ -115,7 +115,10 @@ fn check_graph(
     assert_eq!(s.tracked_count(), 0);
 }
 
-fn graph() -> impl Strategy<Value = (usize, Vec<(usize, usize)>, Vec<usize>, Vec<usize>, bool)> {
+/// (nodes, edges, handles, nodes with finalizers, age them first)
+type Case = (usize, Vec<(usize, usize)>, Vec<usize>, Vec<usize>, bool);
+
+fn graph() -> impl Strategy<Value = Case> {
     (1usize..24).prop_flat_map(|n| {
         (
             Just(n),
