@@ -273,10 +273,10 @@ pub fn check<'g>(goals: &'g [Goal], rows: &[Row]) -> Vec<Outcome<'g>> {
 fn check_one(goal: &Goal, rows: &[Row]) -> Vec<Check> {
     let mut workloads: Vec<&str> = Vec::new();
     for r in rows {
-        if r.suite == goal.suite
-            && glob(&goal.workload, &r.workload)
-            && !workloads.contains(&r.workload.as_str())
-        {
+        // Only workloads the subject ran: CPython-only rows are no coil measurement.
+        let wanted =
+            r.suite == goal.suite && r.imp == goal.subject && glob(&goal.workload, &r.workload);
+        if wanted && !workloads.contains(&r.workload.as_str()) {
             workloads.push(&r.workload);
         }
     }
@@ -379,12 +379,13 @@ heap/churn   coil-global  <=  1.1 * min(jemalloc)
             Row::new("heap", "alloc-free-32", "coil", "ns_per_op", 6.0),
             Row::new("heap", "alloc-free-32", "glibc", "ns_per_op", 11.0),
             Row::new("heap", "alloc-free-32", "mimalloc", "ns_per_op", 5.5),
+            Row::new("heap", "alloc-free-64", "cpython", "ns_per_op", 300.0),
             Row::new("heap", "rss", "coil", "bytes", 1.0),
             Row::new("heap", "rss", "coil", "returned_pct", 91.0),
         ];
         let goals = parse(GOALS).unwrap();
         let out = check(&goals, &rows);
-        // fastest: 16 passes (4 <= 5), 32 misses (6 > 5.5).
+        // fastest: 16 passes (4 <= 5), 32 misses (6 > 5.5); 64 has no coil row.
         assert_eq!(out[0].checks.len(), 2);
         assert_eq!(out[0].checks[1].reference, Some((5.5, "mimalloc".into())));
         assert_eq!(out[0].verdict(), Some(false));

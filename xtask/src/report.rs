@@ -116,6 +116,10 @@ impl Table {
             };
         }
         let (w, wv) = ranked[0];
+        if factor(wv, bv) < 1.01 {
+            let (place, n) = (ordinal(pos + 1), ranked.len());
+            return format!("{w} is best; {base} is within 1% of it ({place} of {n}).");
+        }
         format!(
             "{w} is best; {base} is {} of {}, {:.2}× {} than {w}.",
             ordinal(pos + 1),
@@ -239,14 +243,25 @@ pub fn fmt_value(v: f64) -> String {
         return "—".into();
     }
     let a = v.abs();
-    let text = if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 0.01 || a == 0.0 {
-        format!("{v:.2}")
-    } else {
+    let text = if a != 0.0 && a < 0.01 {
         format!("{v:.2e}")
+    } else {
+        // Three significant digits; a value that rounds up into the next
+        // decade (99.96 gives "100.0") loses a decimal.
+        let mut d: usize = if a >= 100.0 {
+            0
+        } else if a >= 10.0 {
+            1
+        } else {
+            2
+        };
+        let mut t = format!("{v:.d$}");
+        let shown = t.trim_start_matches('-').parse::<f64>().unwrap_or(0.0);
+        if d > 0 && shown >= 10f64.powi(3 - d as i32) {
+            d -= 1;
+            t = format!("{v:.d$}");
+        }
+        t
     };
     if a < 10_000.0 {
         return text;
@@ -415,12 +430,13 @@ impl Report<'_> {
                 direction(primary),
                 t.verdict()
             );
-            let mut head = format!("| implementation | {} | ÷ coil |", metric_label(primary));
+            let base = t.baseline().unwrap_or("coil");
+            let mut head = format!("| implementation | {} | ÷ {base} |", metric_label(primary));
             let mut rule = String::from("|---|--:|--:|");
             for m in &t.metrics[1..] {
                 let _ = write!(
                     head,
-                    " {} ({}) |",
+                    " {} {} |",
                     metric_label(m),
                     if higher_is_better(m) { "↑" } else { "↓" }
                 );
@@ -545,8 +561,9 @@ impl Report<'_> {
         s.push_str("<table class=\"figures\"><thead><tr><th>implementation</th>");
         let _ = write!(
             s,
-            "<th>{}</th><th>÷ coil</th>",
-            escape(&metric_label(primary))
+            "<th>{}</th><th>÷ {}</th>",
+            escape(&metric_label(primary)),
+            escape(t.baseline().unwrap_or("coil"))
         );
         for m in &t.metrics[1..] {
             let arrow = if higher_is_better(m) { "↑" } else { "↓" };
@@ -722,6 +739,9 @@ mod tests {
         assert_eq!(fmt_value(-12_345.0), "-12,345");
         assert_eq!(fmt_value(f64::NAN), "—");
         assert_eq!(fmt_value(0.0), "0.00");
+        assert_eq!(fmt_value(99.96), "100");
+        assert_eq!(fmt_value(9.996), "10.0");
+        assert_eq!(fmt_value(0.004), "4.00e-3");
         assert_eq!(
             natural_cmp("alloc-free-16", "alloc-free-128"),
             Ordering::Less
@@ -755,9 +775,11 @@ mod tests {
         assert!(md.contains("### heap/alloc-free-16 — ns / op, lower is better"));
         assert!(md.contains("| **coil** | 5.00 | 1.00× |"));
         assert!(md.contains("| jemalloc | 4.00 ★ | 0.80× |"));
-        assert!(md.contains(
-            "| implementation | returned to OS (%) | ÷ coil | RSS after free (MiB) (↓) |"
-        ));
+        assert!(
+            md.contains(
+                "| implementation | returned to OS (%) | ÷ coil | RSS after free (MiB) ↓ |"
+            )
+        );
         assert!(md.contains("| glibc | 0.00 | 0.00× | 120 ★ |"));
         assert!(md.find("## heap").unwrap() < md.find("## gc").unwrap());
     }
