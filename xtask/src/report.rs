@@ -591,13 +591,16 @@ impl Report<'_> {
                 }
             };
             cell(s, primary);
+            // Green where coil beats a peer, red where the peer wins; coil's
+            // own variants stay neutral.
             let ratio = t.ratio(imp, primary);
+            let peer = !imp.starts_with("coil");
             let class = match ratio {
-                Some(r) if !base && (r > 1.0) != higher_is_better(primary) && r != 1.0 => {
-                    "num good"
-                }
-                Some(r) if !base && r != 1.0 => "num bad",
-                _ => "num",
+                // Within rounding of 1.00× is a tie: no colour.
+                Some(r) if !peer || (r - 1.0).abs() < 0.005 => "num",
+                Some(r) if (r > 1.0) != higher_is_better(primary) => "num good",
+                Some(_) => "num bad",
+                None => "num",
             };
             let _ = write!(s, "<td class=\"{class}\">{}</td>", fmt_ratio(ratio));
             for m in &t.metrics[1..] {

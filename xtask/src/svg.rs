@@ -16,7 +16,7 @@ pub struct Bar {
     pub best: bool,
 }
 
-const LABEL_W: f64 = 118.0;
+const LABEL_W: f64 = 132.0;
 const BAR_W: f64 = 300.0;
 const VALUE_W: f64 = 92.0;
 const ROW_H: f64 = 26.0;
@@ -34,15 +34,39 @@ fn colour(label: &str) -> &'static str {
     }
 }
 
+/// Values above this many times the smallest one are drawn off scale (clipped
+/// with a break mark), so one far-off implementation (an interpreter's loop
+/// beside a 5 ns allocator) does not flatten every other bar.
+pub const OFF_SCALE: f64 = 8.0;
+
+/// The axis maximum for `values`: the largest value, or, when some values are
+/// more than [`OFF_SCALE`] times the smallest positive one, the largest value
+/// that is not, plus a margin.
+pub fn axis_max(values: &[f64]) -> f64 {
+    let finite = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && *v >= 0.0);
+    let max = finite.clone().fold(0.0_f64, f64::max);
+    let min = finite
+        .clone()
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !min.is_finite() || max <= OFF_SCALE * min {
+        return max;
+    }
+    finite
+        .filter(|v| *v <= OFF_SCALE * min)
+        .fold(0.0_f64, f64::max)
+        * 1.15
+}
+
 /// A horizontal bar chart of `bars`, linear from zero, with `caption` under it.
 pub fn bar_chart(bars: &[Bar], caption: &str) -> String {
     let width = LABEL_W + BAR_W + VALUE_W;
     let height = TOP + ROW_H * bars.len() as f64 + 24.0;
-    let max = bars
-        .iter()
-        .map(|b| b.value)
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
+    let values: Vec<f64> = bars.iter().map(|b| b.value).collect();
+    let max = axis_max(&values);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -56,7 +80,10 @@ pub fn bar_chart(bars: &[Bar], caption: &str) -> String {
     );
     for (i, bar) in bars.iter().enumerate() {
         let y = TOP + ROW_H * i as f64;
-        let w = if bar.value.is_finite() && max > 0.0 {
+        let off_scale = bar.value.is_finite() && bar.value > max;
+        let w = if off_scale {
+            BAR_W
+        } else if bar.value.is_finite() && max > 0.0 {
             (bar.value / max * BAR_W).max(1.5)
         } else {
             0.0
@@ -82,6 +109,20 @@ pub fn bar_chart(bars: &[Bar], caption: &str) -> String {
             escape(&bar.label),
             fmt_value(bar.value)
         );
+        if off_scale {
+            // A white double slash across the bar: "not to scale".
+            let x = LABEL_W + BAR_W * 0.8;
+            let _ = write!(
+                s,
+                r##"<path d="M{} {} l6 -{} M{} {} l6 -{}" stroke="#fff" stroke-width="3"/>"##,
+                x,
+                y + ROW_H - 3.0,
+                ROW_H - 6.0,
+                x + 6.0,
+                y + ROW_H - 3.0,
+                ROW_H - 6.0
+            );
+        }
         let star = if bar.best { " ★" } else { "" };
         let _ = write!(
             s,
@@ -133,5 +174,37 @@ mod tests {
         assert!(svg.contains(r#"width="300.0""#));
         assert!(svg.contains("x&lt;y"), "labels are escaped");
         assert!(svg.contains("5.00 ★"));
+        assert!(!svg.contains("<path"), "nothing off scale");
+    }
+
+    #[test]
+    fn far_off_values_are_clipped_with_a_break_mark() {
+        assert_eq!(axis_max(&[5.0, 6.0, 10.0]), 10.0);
+        assert_eq!(axis_max(&[5.0, 10.0, 218.0, 242.0]), 10.0 * 1.15);
+        assert_eq!(axis_max(&[f64::NAN]), 0.0);
+        let bars = [
+            Bar {
+                label: "coil".into(),
+                value: 5.0,
+                best: true,
+            },
+            Bar {
+                label: "glibc".into(),
+                value: 10.0,
+                best: false,
+            },
+            Bar {
+                label: "cpython".into(),
+                value: 218.0,
+                best: false,
+            },
+        ];
+        let svg = bar_chart(&bars, "c");
+        assert_eq!(svg.matches("<path").count(), 1);
+        assert!(
+            svg.contains(r#"width="300.0""#),
+            "the clipped bar spans the axis"
+        );
+        assert!(svg.contains(">218<"), "with its real value");
     }
 }
