@@ -1,19 +1,24 @@
-//! Quick ns/op measurement of alloc+free and churn: Heap, GlobalHeap, System (glibc).
+//! Quick ns/op measurement of alloc+free, churn and RSS: `Heap`, `GlobalHeap`, System
+//! (glibc). Each timing is the minimum over many short repetitions, so it survives a
+//! loaded machine. `HEAP_ONLY=1` skips the peers.
 //! `cargo run --release -p coil-heap --example quick`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::ptr::NonNull;
 use std::time::Instant;
 
 use coil_heap::{GlobalHeap, Heap};
 
-fn time(name: &str, n: usize, f: impl FnOnce()) {
-    let t = Instant::now();
-    f();
-    println!(
-        "{name:40} {:8.2} ns/op",
-        t.elapsed().as_nanos() as f64 / n as f64
-    );
+/// Minimum ns/op of `reps` runs of `f(ops)`.
+fn best(reps: usize, ops: usize, mut f: impl FnMut(usize)) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f(ops);
+            t.elapsed().as_nanos() as f64 / ops as f64
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn xorshift(s: &mut u64) -> u64 {
@@ -23,78 +28,140 @@ fn xorshift(s: &mut u64) -> u64 {
     *s
 }
 
-fn churn<A: Fn(Layout) -> *mut u8, D: Fn(*mut u8, Layout)>(name: &str, a: A, d: D) {
+fn churn(name: &str, a: impl Fn(Layout) -> *mut u8, d: impl Fn(*mut u8, Layout)) {
     let live = 1_000_000;
-    let ops = 2_000_000;
     let mut s = 88172645463325252u64;
+    let mut size = |s: &mut u64| {
+        Layout::from_size_align((xorshift(s) % 505 + 8) as usize, 8).expect("layout")
+    };
     let mut v: Vec<(*mut u8, Layout)> = (0..live)
         .map(|_| {
-            let l = Layout::from_size_align((xorshift(&mut s) % 505 + 8) as usize, 8).unwrap();
+            let l = size(&mut s);
             (a(l), l)
         })
         .collect();
-    time(name, ops, || {
+    let ns = best(15, 200_000, |ops| {
         for _ in 0..ops {
             let i = (xorshift(&mut s) % live as u64) as usize;
             let (p, l) = v[i];
             d(p, l);
-            let l = Layout::from_size_align((xorshift(&mut s) % 505 + 8) as usize, 8).unwrap();
+            let l = size(&mut s);
             v[i] = (a(l), l);
         }
     });
+    println!("{name:40} {ns:8.2} ns/op");
     for (p, l) in v {
         d(p, l);
     }
 }
 
+/// rss-after-free (random 90 %) and rss-after-free-ordered (oldest 90 %) on a `Heap`.
+fn rss(ordered: bool) {
+    let n = 2_000_000;
+    let l = Layout::new::<[u8; 64]>();
+    let mut v: Vec<NonNull<u8>> = Vec::with_capacity(n);
+    v.resize(n, NonNull::dangling());
+    v.clear();
+    let heap = Heap::new();
+    let rss = || coil_heap::sys::resident_bytes().unwrap_or(0);
+    let r0 = rss();
+    for i in 0..n {
+        let p = heap.alloc(l).expect("out of memory");
+        // SAFETY: a fresh 64-byte block.
+        unsafe { p.as_ptr().write_bytes(i as u8, 64) };
+        v.push(p);
+    }
+    let r1 = rss();
+    let mut s = 0x1234_5678_9abc_def1u64;
+    if !ordered {
+        for i in (1..n).rev() {
+            v.swap(i, (xorshift(&mut s) % (i as u64 + 1)) as usize);
+        }
+    }
+    let freed = n * 9 / 10;
+    for p in v.drain(..freed) {
+        // SAFETY: a live block with its layout.
+        unsafe { heap.dealloc(p, l) };
+    }
+    let r2 = rss();
+    heap.trim();
+    let r3 = rss();
+    let fb = (freed * 64) as f64;
+    println!(
+        "rss-after-free{:8} heap: {:.1} B/object; returned {:.0}% at free, {:.0}% after trim",
+        if ordered { "-ordered" } else { "" },
+        (r1 - r0) as f64 / n as f64,
+        r1.saturating_sub(r2) as f64 / fb * 100.0,
+        r1.saturating_sub(r3) as f64 / fb * 100.0,
+    );
+    for p in v {
+        // SAFETY: a live block with its layout.
+        unsafe { heap.dealloc(p, l) };
+    }
+}
+
 fn main() {
-    let n = 20_000_000;
+    let heap_only = std::env::var_os("HEAP_ONLY").is_some();
+    rss(true);
+    rss(false);
+    let (reps, ops) = (40, 1_000_000);
     for size in [16usize, 64, 256, 512] {
-        let l = Layout::from_size_align(size, 8).unwrap();
+        let l = Layout::from_size_align(size, 8).expect("layout");
         let heap = Heap::new();
-        time(&format!("alloc-free-{size} heap"), n, || {
+        let h = best(reps, ops, |n| {
             for _ in 0..n {
-                let p = heap.alloc(black_box(l)).unwrap();
-                // SAFETY: pointers come from the matching allocator with the same layout.
+                let p = heap.alloc(black_box(l)).expect("out of memory");
+                // SAFETY: the block just allocated, with its layout.
                 unsafe { heap.dealloc(black_box(p), l) };
             }
         });
-        time(&format!("alloc-free-{size} global"), n, || {
+        println!("{:40} {h:8.2} ns/op", format!("alloc-free-{size} heap"));
+        if heap_only {
+            continue;
+        }
+        let g = best(reps, ops, |n| {
             for _ in 0..n {
-                // SAFETY: pointers come from the matching allocator with the same layout.
-                let p = unsafe { GlobalHeap.alloc(black_box(l)) };
-                // SAFETY: pointers come from the matching allocator with the same layout.
-                unsafe { GlobalHeap.dealloc(black_box(p), l) };
+                // SAFETY: a valid layout; the block is freed with it at once.
+                unsafe {
+                    let p = GlobalHeap.alloc(black_box(l));
+                    GlobalHeap.dealloc(black_box(p), l);
+                }
             }
         });
-        time(&format!("alloc-free-{size} glibc"), n, || {
+        let s = best(reps, ops, |n| {
             for _ in 0..n {
-                // SAFETY: pointers come from the matching allocator with the same layout.
-                let p = unsafe { System.alloc(black_box(l)) };
-                // SAFETY: pointers come from the matching allocator with the same layout.
-                unsafe { System.dealloc(black_box(p), l) };
+                // SAFETY: as above.
+                unsafe {
+                    let p = System.alloc(black_box(l));
+                    System.dealloc(black_box(p), l);
+                }
             }
         });
+        println!("{:40} {g:8.2} ns/op", format!("alloc-free-{size} global"));
+        println!("{:40} {s:8.2} ns/op", format!("alloc-free-{size} glibc"));
     }
     let heap = Heap::new();
     churn(
         "churn-live heap",
-        |l| heap.alloc(l).unwrap().as_ptr(),
-        // SAFETY: pointers come from the matching allocator with the same layout.
-        |p, l| unsafe { heap.dealloc(std::ptr::NonNull::new_unchecked(p), l) },
+        |l| heap.alloc(l).expect("out of memory").as_ptr(),
+        // SAFETY: pointers come from `heap` with the same layout.
+        |p, l| unsafe { heap.dealloc(NonNull::new_unchecked(p), l) },
     );
+    if heap_only {
+        return;
+    }
     churn(
         "churn-live global",
-        // SAFETY: pointers come from the matching allocator with the same layout.
+        // SAFETY: a valid layout.
         |l| unsafe { GlobalHeap.alloc(l) },
-        // SAFETY: pointers come from the matching allocator with the same layout.
+        // SAFETY: pointers come from GlobalHeap with the same layout.
         |p, l| unsafe { GlobalHeap.dealloc(p, l) },
     );
     churn(
         "churn-live glibc",
-        // SAFETY: pointers come from the matching allocator with the same layout.
+        // SAFETY: a valid layout.
         |l| unsafe { System.alloc(l) },
-        // SAFETY: pointers come from the matching allocator with the same layout.
+        // SAFETY: pointers come from System with the same layout.
         |p, l| unsafe { System.dealloc(p, l) },
     );
 }

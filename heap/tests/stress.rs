@@ -52,7 +52,7 @@ fn ring_of_threads_with_cross_thread_frees() {
         handles.push(thread::spawn(move || {
             let mut kept: Vec<Obj> = Vec::new();
             for r in 0..rounds {
-                let batch: Vec<Obj> = (0..50)
+                let batch: Vec<Obj> = (0..if cfg!(miri) { 10 } else { 50 })
                     .map(|k| Obj::new((i * 1_000_000 + r * 100 + k) as u64, (k * 7 + r) % 70))
                     .collect();
                 if tx.send(batch).is_err() {
@@ -84,7 +84,7 @@ fn ring_of_threads_with_cross_thread_frees() {
     let again: Vec<_> = (0..n)
         .map(|t| {
             thread::spawn(move || {
-                (0..1000)
+                (0..if cfg!(miri) { 20 } else { 1000 })
                     .map(|k| Obj::new((t * k) as u64, 3))
                     .collect::<Vec<_>>()
             })
