@@ -130,6 +130,66 @@ impl Table {
     }
 }
 
+/// One line of the "at a glance" table: the baseline against the best peer
+/// and against CPython, on the primary metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Glance {
+    /// The baseline implementation and its value.
+    pub base: (String, f64),
+    /// The best peer (not coil, not CPython) and its value.
+    pub peer: Option<(String, f64)>,
+    /// The best CPython variant and its value.
+    pub cpython: Option<(String, f64)>,
+}
+
+impl Table {
+    /// The baseline against the best peer and the best CPython variant.
+    pub fn glance(&self) -> Option<Glance> {
+        let metric = self.metrics.first()?;
+        let base = self.baseline()?;
+        let bv = self.value(base, metric)?;
+        let ranked = self.ranking(metric);
+        let first = |keep: fn(&str) -> bool| {
+            ranked
+                .iter()
+                .find(|(i, _)| keep(i))
+                .map(|(i, v)| (i.to_string(), *v))
+        };
+        Some(Glance {
+            base: (base.to_string(), bv),
+            peer: first(|i| !i.starts_with("coil") && !i.starts_with("cpython")),
+            cpython: first(|i| i.starts_with("cpython")),
+        })
+    }
+
+    /// The baseline's value against `other`'s in words: `1.30× faster`,
+    /// `1.25× slower`, `even` (within 1 %).
+    pub fn compare(&self, base: f64, other: f64) -> String {
+        let Some(metric) = self.metrics.first() else {
+            return String::new();
+        };
+        let (good, bad) = if is_time(metric) {
+            ("faster", "slower")
+        } else {
+            ("better", "worse")
+        };
+        let f = if higher_is_better(metric) {
+            base / other
+        } else {
+            other / base
+        };
+        if !f.is_finite() || f == 0.0 {
+            "—".into()
+        } else if (0.99..=1.01).contains(&f) {
+            "even".into()
+        } else if f > 1.0 {
+            format!("{f:.2}× {good}")
+        } else {
+            format!("{:.2}× {bad}", 1.0 / f)
+        }
+    }
+}
+
 fn ordinal(n: usize) -> String {
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
@@ -414,6 +474,43 @@ impl Report<'_> {
                 );
             }
         }
+        let glances: Vec<(&Table, Glance)> = tables
+            .iter()
+            .filter_map(|t| t.glance().map(|g| (t, g)))
+            .collect();
+        if !glances.is_empty() {
+            s.push_str(
+                "\n## At a glance\n\n| workload | unit | coil | best peer | coil vs best peer | coil vs CPython |\n\
+                 |---|---|--:|---|---|---|\n",
+            );
+            for (t, g) in &glances {
+                let peer = g
+                    .peer
+                    .as_ref()
+                    .map_or("—".to_string(), |(n, v)| format!("{n} {}", fmt_value(*v)));
+                let vs_peer = g
+                    .peer
+                    .as_ref()
+                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
+                let vs_py = g
+                    .cpython
+                    .as_ref()
+                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
+                let base = if g.base.0 == "coil" {
+                    String::new()
+                } else {
+                    format!(" ({})", g.base.0)
+                };
+                let _ = writeln!(
+                    s,
+                    "| {}/{} | {} | {}{base} | {peer} | {vs_peer} | {vs_py} |",
+                    t.suite,
+                    t.workload,
+                    metric_label(&t.metrics[0]),
+                    fmt_value(g.base.1)
+                );
+            }
+        }
         let mut suite = "";
         for t in &tables {
             if t.suite != suite {
@@ -520,6 +617,58 @@ impl Report<'_> {
                     escape(&o.goal.workload),
                     escape(&o.condition()),
                     escape(&detail)
+                );
+            }
+            s.push_str("</tbody></table></section>");
+        }
+        let glances: Vec<(&Table, Glance)> = tables
+            .iter()
+            .filter_map(|t| t.glance().map(|g| (t, g)))
+            .collect();
+        if !glances.is_empty() {
+            s.push_str(
+                "<section id=\"glance\"><h2>At a glance</h2><table class=\"glance\"><thead><tr>\
+                 <th>workload</th><th>unit</th><th>coil</th><th>best peer</th><th>coil vs best peer</th>\
+                 <th>coil vs CPython</th></tr></thead><tbody>",
+            );
+            for (t, g) in &glances {
+                let word = |text: String| {
+                    let class = if text.contains("faster") || text.contains("better") {
+                        "good"
+                    } else if text.contains("slower") || text.contains("worse") {
+                        "bad"
+                    } else {
+                        ""
+                    };
+                    format!("<td class=\"{class}\">{}</td>", escape(&text))
+                };
+                let peer = g
+                    .peer
+                    .as_ref()
+                    .map_or("—".to_string(), |(n, v)| format!("{n} {}", fmt_value(*v)));
+                let vs_peer = g
+                    .peer
+                    .as_ref()
+                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
+                let vs_py = g
+                    .cpython
+                    .as_ref()
+                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
+                let base = if g.base.0 == "coil" {
+                    String::new()
+                } else {
+                    format!(" <span class=\"dir\">({})</span>", escape(&g.base.0))
+                };
+                let _ = write!(
+                    s,
+                    "<tr><td><a href=\"#{0}-{1}\">{0}/{1}</a></td><td>{2}</td><td class=\"num\">{3}{base}</td><td>{4}</td>{5}{6}</tr>",
+                    escape(&t.suite),
+                    escape(&t.workload),
+                    escape(&metric_label(&t.metrics[0])),
+                    fmt_value(g.base.1),
+                    escape(&peer),
+                    word(vs_peer),
+                    word(vs_py)
                 );
             }
             s.push_str("</tbody></table></section>");
@@ -654,6 +803,9 @@ tr.base td { font-weight:600; background:#fff4e6; }
 td.best { color:#2b8a3e; font-weight:600; }
 td.good { color:#2b8a3e; } td.bad { color:#c92a2a; }
 .dir { font-weight:400; }
+table.glance { background:#fff; border:1px solid var(--line); border-radius:8px; }
+table.glance a { color:var(--fg); text-decoration:none; border-bottom:1px dotted var(--muted); }
+table.glance th:nth-child(-n+2), table.glance th:nth-child(n+4) { text-align:left; }
 table.goals { background:#fff; border:1px solid var(--line); border-radius:8px; }
 table.goals th, table.goals td { text-align:left; vertical-align:top; }
 .badge { display:inline-block; min-width:58px; text-align:center; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:700; }
@@ -785,6 +937,13 @@ mod tests {
         );
         assert!(md.contains("| glibc | 0.00 | 0.00× | 120 ★ |"));
         assert!(md.find("## heap").unwrap() < md.find("## gc").unwrap());
+        assert!(md.contains(
+            "| heap/alloc-free-16 | ns / op | 5.00 | jemalloc 4.00 | 1.25× slower | 8.00× faster |"
+        ));
+        assert!(
+            md.contains("| heap/alloc-free-128 | ns / op | 4.00 | glibc 12.0 | 3.00× faster | — |")
+        );
+        assert!(md.contains("| heap/rss | returned to OS (%) | 90.0 | glibc 0.00 | — | — |"));
     }
 
     #[test]
