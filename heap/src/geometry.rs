@@ -45,6 +45,24 @@
 //!   once: CPython 3.11 returns an arena the moment it empties, and under batch churn that
 //!   costs it up to 50x the page faults of glibc. `trim()` returns the reserve too.
 //!
+//! # Measured
+//!
+//! `examples/quick.rs` on a `Heap`, 2,000,000 x 64-byte objects, freeing the oldest
+//! 90 % (`rss-after-free-ordered`), on the 2-vCPU development machine:
+//!
+//! | pool / arena | resident B per object | freed memory back at free | after `trim()` |
+//! |---|---|---|---|
+//! | 4 KiB / 256 KiB | 66.1 | 100 % | 100 % |
+//! | 16 KiB / 512 KiB | 64.8 | 99 % | 100 % |
+//! | **16 KiB / 1 MiB** | **64.5** | **96 %** | **100 %** |
+//! | 64 KiB / 4 MiB | 64.1 | 79 % | 100 % |
+//!
+//! Alloc+free at once costs the same (about 1.9 ns, best of 40 runs) for every row;
+//! without the free cache (pools only) it is 4.5 ns, with a cache of 16 or 256 the same
+//! 1.9 ns. 16 KiB / 1 MiB keeps under 66 B per object with room to spare and gives
+//! nearly everything back without a `trim()`; bigger arenas hold more in the reserve.
+//! An arena has fewer than 64 pools (a `u64` marks its free pools that hold pages).
+//!
 //! Under `cfg(miri)` the geometry shrinks (64 KiB arenas, 4 KiB pools) so the
 //! interpreter stays fast; every other constant derives from these.
 

@@ -4,9 +4,9 @@
 //!
 //! # Invariants
 //!
-//! 1. [`map_arena`] returns either null or `ARENA_SIZE` bytes of readable, writable
-//!    memory aligned to `ARENA_SIZE`, owned by the caller until [`unmap_arena`].
-//! 2. [`decommit`] only tells the OS that the pages' contents are no longer needed; the
+//! 1. `map_arena` returns either null or `ARENA_SIZE` bytes of readable, writable
+//!    memory aligned to `ARENA_SIZE`, owned by the caller until `unmap_arena`.
+//! 2. `decommit` only tells the OS that the pages' contents are no longer needed; the
 //!    range stays mapped and reads back as zeros (Linux `MADV_DONTNEED` on private
 //!    anonymous memory). Under miri it does nothing.
 //! 3. Under `cfg(miri)` arenas come from `System` with an `ARENA_SIZE` alignment, so the
@@ -104,7 +104,7 @@ fn arena_layout() -> Layout {
 /// Returns an arena to the OS.
 ///
 /// # Safety
-/// `arena` came from [`map_arena`] and no pointer into it is used again.
+/// `arena` came from `map_arena` and no pointer into it is used again.
 pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
     #[cfg(not(miri))]
     // SAFETY: the caller gives up the whole arena mapping.
@@ -159,7 +159,7 @@ pub(crate) unsafe fn sys_alloc_zeroed(layout: Layout) -> *mut u8 {
 /// Frees a system allocation.
 ///
 /// # Safety
-/// `p` came from [`sys_alloc`]/[`sys_alloc_zeroed`]/[`sys_realloc`] with `layout`.
+/// `p` came from `sys_alloc`/[`sys_alloc_zeroed`]/`sys_realloc` with `layout`.
 #[inline]
 pub(crate) unsafe fn sys_dealloc(p: *mut u8, layout: Layout) {
     // SAFETY: per the caller.

@@ -31,9 +31,11 @@
 //!
 //! # Cost
 //!
-//! Off, tracing costs one relaxed load of an `AtomicBool` per allocation and per free
-//! (measured: no difference above noise on the 3.6 ns alloc+free loop of
-//! `examples/quick.rs`). On, each allocation and free takes a spin lock and updates a
+//! Off, tracing costs one relaxed load of a static `AtomicBool` and a branch that is
+//! never taken, per allocation and per free; there is no feature gate. Measured with
+//! `examples/quick.rs` (alloc+free of 64 B on a `Heap`, best of 40 runs): 1.94 ns with
+//! the check, 1.75 ns with it compiled out — inside the run-to-run spread of the same
+//! binary (1.89–2.9 ns). On, each allocation and free takes a spin lock and updates a
 //! hash map. Allocations made by the tracer itself are not traced (a thread-local flag).
 //!
 //! # Invariants
