@@ -31,7 +31,7 @@ fn xorshift(s: &mut u64) -> u64 {
 fn churn(name: &str, a: impl Fn(Layout) -> *mut u8, d: impl Fn(*mut u8, Layout)) {
     let live = 1_000_000;
     let mut s = 88172645463325252u64;
-    let mut size =
+    let size =
         |s: &mut u64| Layout::from_size_align((xorshift(s) % 505 + 8) as usize, 8).expect("layout");
     let mut v: Vec<(*mut u8, Layout)> = (0..live)
         .map(|_| {
