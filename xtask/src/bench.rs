@@ -229,10 +229,14 @@ fn run_harness(bin: &str, full: bool, report_dir: &Path) -> Result<Vec<Row>, Str
 
 /// `cargo xtask bench [--full] [suite[/workload-prefix]...]`.
 pub fn bench(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--list") {
+        print!("{}", list(&layout::suites(&layout::root())));
+        return Ok(());
+    }
     let full = args.iter().any(|a| a == "--full");
     if let Some(bad) = args.iter().find(|a| a.starts_with('-') && *a != "--full") {
         return Err(format!(
-            "unknown option {bad}; usage: cargo xtask bench [--full] [suite...]"
+            "unknown option {bad}; usage: cargo xtask bench [--full | --list] [suite...]"
         ));
     }
     let names: Vec<String> = args
@@ -332,6 +336,26 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let old = read_results(&dir)?;
     let rows = results::merge(old, new_rows.clone(), replaced);
     write_all(&dir, &rows, &mut meta)
+}
+
+/// The suites and their files, one suite per line (`--list`).
+pub fn list(suites: &[Suite]) -> String {
+    let mut out = String::new();
+    for s in suites {
+        let mut parts = Vec::new();
+        if s.criterion {
+            parts.push(format!("benches/{}.rs", s.name));
+        }
+        parts.extend(s.bins.iter().map(|b| format!("src/bin/{b}.rs")));
+        parts.extend(
+            s.scripts
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|f| format!("cpython/{}", f.to_string_lossy())),
+        );
+        out.push_str(&format!("{:<10} {}\n", s.name, parts.join("  ")));
+    }
+    out
 }
 
 fn names_of(chosen: &[(&Suite, Selection)]) -> Vec<String> {
@@ -552,6 +576,20 @@ mod tests {
         let err = select(&found, &["nope".into()], |s| s.criterion).unwrap_err();
         assert!(err.contains("\"nope\"") && err.contains("heap"), "{err}");
         assert_eq!(select(&found, &[], |s| s.criterion).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn list_names_every_file() {
+        let suites = [Suite {
+            name: "heap".into(),
+            criterion: true,
+            bins: vec!["heap_rss".into()],
+            scripts: vec![PathBuf::from("/x/bench/cpython/heap_churn.py")],
+        }];
+        assert_eq!(
+            list(&suites),
+            "heap       benches/heap.rs  src/bin/heap_rss.rs  cpython/heap_churn.py\n"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ usage: cargo xtask <task> [args]
 tasks:
   bench [--full] [suite[/workload]...]  run the benchmarks (quick profile unless --full)
                                         and write target/coil-report/report.{md,html}
+  bench --list                          the suites found in bench/ and their files
   cpython [suite...]                    run bench/cpython/*.py with python3 and add the
                                         CPython columns to the report
   report                                re-render the report from results.json
