@@ -161,3 +161,65 @@ mod debug_checks {
         let _ = keep;
     }
 }
+
+/// Current virtual memory size of this process, from /proc/self/statm.
+#[cfg(not(miri))]
+fn virtual_bytes() -> usize {
+    let s = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: usize = s.split_whitespace().next().unwrap().parse().unwrap();
+    pages * coil_heap::sys::page_size()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "forks and limits the address space")]
+fn mmap_failure_returns_none_and_the_heap_recovers() {
+    // In a child: cap the address space, allocate until the heap reports OOM, free
+    // everything, allocate again.
+    // SAFETY: the child only runs the closure below and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(|| {
+            let limit = (virtual_bytes() + (48 << 20)) as libc::rlim_t;
+            let rl = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: plain syscall on our own process.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) }, 0);
+            let heap = Heap::new();
+            let l = Layout::new::<[u8; 256]>();
+            let mut blocks = Vec::with_capacity(1 << 20);
+            let mut hit_oom = false;
+            for _ in 0..(1 << 20) {
+                match heap.alloc(l) {
+                    Some(p) => blocks.push(p),
+                    None => {
+                        hit_oom = true;
+                        break;
+                    }
+                }
+            }
+            assert!(hit_oom, "48 MiB of address space must run out");
+            assert!(heap.try_alloc(l).is_err());
+            for p in blocks.drain(..) {
+                // SAFETY: live blocks with their layout.
+                unsafe { heap.dealloc(p, l) };
+            }
+            heap.trim();
+            let p = heap.alloc(l).expect("memory is back after the frees");
+            // SAFETY: live block.
+            unsafe { heap.dealloc(p, l) };
+        })
+        .is_ok();
+        // SAFETY: leave the child at once.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status}"
+    );
+}
