@@ -79,7 +79,8 @@ impl Barrier {
     }
 
     /// A barrier whose `action` runs once per round, in the last thread to
-    /// arrive, before any is released.
+    /// arrive, before any is released. The action runs without internal
+    /// locks held, so it may use the barrier (`n_waiting`, `abort`, ...).
     ///
     /// # Errors
     ///
@@ -144,18 +145,27 @@ impl Barrier {
         let index = s.count;
         s.count += 1;
         if s.count == self.parties {
+            // Close this round and open the next before running the action,
+            // so the action runs without the state mutex held (it may call
+            // back into the barrier) and late arrivals join the next round.
+            let round = std::mem::replace(&mut s.round, Arc::new(AtomicU8::new(PENDING)));
+            s.count = 0;
+            drop(s);
             if let Some(action) = &self.action {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(action));
                 if let Err(p) = r {
+                    let mut s = primitive::lock(&self.state);
+                    round.store(BROKEN, Ordering::Release);
                     Self::break_round(&mut s);
                     drop(s);
                     self.cv.notify_all();
                     std::panic::resume_unwind(p);
                 }
             }
-            s.round.store(PASSED, Ordering::Release);
-            s.round = Arc::new(AtomicU8::new(PENDING));
-            s.count = 0;
+            // Under the mutex, so no waiter misses the change between its
+            // check and its wait.
+            let s = primitive::lock(&self.state);
+            round.store(PASSED, Ordering::Release);
             drop(s);
             self.cv.notify_all();
             return Ok(index);
@@ -318,6 +328,29 @@ mod tests {
             assert!(b.wait(None).is_ok());
             assert!(h.join().unwrap().is_ok());
         });
+    }
+
+    #[test]
+    fn action_may_use_the_barrier() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let s2 = seen.clone();
+        let cell: std::sync::Arc<std::sync::OnceLock<std::sync::Weak<Barrier>>> =
+            std::sync::Arc::default();
+        let c2 = cell.clone();
+        let b3 = std::sync::Arc::new(
+            Barrier::with_action(2, move || {
+                let b = c2.get().and_then(|w| w.upgrade()).unwrap();
+                *s2.lock().unwrap() = Some((b.n_waiting(), b.broken()));
+            })
+            .unwrap(),
+        );
+        cell.set(std::sync::Arc::downgrade(&b3)).unwrap();
+        std::thread::scope(|s| {
+            let h = s.spawn(|| b3.wait(None));
+            assert!(b3.wait(None).is_ok());
+            assert!(h.join().unwrap().is_ok());
+        });
+        assert_eq!(*seen.lock().unwrap(), Some((0, false)));
     }
 
     #[test]
