@@ -612,6 +612,89 @@ impl CoreHeap {
         self.nreserve = 0;
     }
 
+    /// Validates the invariants of this module, of `pool` and of `arena`; panics with
+    /// the broken one. Walks every list, so it is for tests and debugging.
+    pub(crate) fn check_invariants(&self) {
+        for (class, c) in self.cache.iter().enumerate() {
+            assert!(c.n <= FREE_CACHE_SIZE, "cache {class} overfull");
+        }
+        for (class, &head) in self.used.iter().enumerate() {
+            let mut prev: *mut Pool = ptr::null_mut();
+            let mut p = head;
+            while !p.is_null() {
+                // SAFETY: pools on used lists are live and ours (invariant 2).
+                unsafe {
+                    assert_eq!((*p).class as usize, class, "pool on the wrong used list");
+                    assert_eq!((*p).owner, self.me, "pool of another heap on a used list");
+                    assert!(!(*p).free.is_null(), "used pool without a free block");
+                    assert_eq!((*p).prev, prev, "used list back link");
+                    assert!((*p).count as usize <= blocks_per_pool(class));
+                    let mut q = (*p).free;
+                    let mut n = 0;
+                    while !q.is_null() {
+                        let off = q as usize - p as usize;
+                        assert!(
+                            off < (*p).next_offset as usize,
+                            "free block past carving mark"
+                        );
+                        n += 1;
+                        assert!(n <= blocks_per_pool(class), "free list cycle");
+                        q = q.cast::<*mut u8>().read();
+                    }
+                    prev = p;
+                    p = (*p).next;
+                }
+            }
+        }
+        let mut a = self.usable;
+        let mut last = 0;
+        let mut prev: *mut Arena = ptr::null_mut();
+        while !a.is_null() {
+            // SAFETY: arenas on the usable list are live and ours.
+            unsafe {
+                let nfree = (*a).nfreepools;
+                assert!(nfree >= last, "usable arenas not sorted fullest first");
+                assert!(nfree > 0 && (nfree as usize) < POOLS_PER_ARENA + 1);
+                assert_eq!((*a).prev, prev, "usable list back link");
+                last = nfree;
+                prev = a;
+                a = (*a).next;
+            }
+        }
+        let mut a = self.all;
+        let mut n = 0;
+        while !a.is_null() {
+            // SAFETY: arenas on `all` are live and ours.
+            unsafe {
+                let fresh = POOLS_PER_ARENA + 1 - (*a).next_fresh as usize;
+                assert_eq!(
+                    (*a).nfreepools as usize,
+                    (*a).nstack as usize + fresh,
+                    "arena free-pool count"
+                );
+                n += 1;
+                a = (*a).all_next;
+            }
+        }
+        assert_eq!(n, self.arenas_live, "arena count");
+        let mut r = self.reserve;
+        let mut nr = 0;
+        while !r.is_null() {
+            // SAFETY: reserve arenas are live and ours.
+            unsafe {
+                assert_eq!(
+                    (*r).nfreepools as usize,
+                    POOLS_PER_ARENA,
+                    "non-empty reserve arena"
+                );
+                r = (*r).next;
+            }
+            nr += 1;
+        }
+        assert_eq!(nr, self.nreserve, "reserve count");
+        assert!(nr <= ARENA_RESERVE);
+    }
+
     /// Adds this heap's figures to `s`.
     pub(crate) fn add_stats(&self, s: &mut Stats) {
         s.arenas_allocated += self.arenas_allocated;

@@ -385,6 +385,21 @@ impl Heap {
         self.core().trim(&self.boxed().remote)
     }
 
+    /// Validates the heap's internal invariants (list links, arena ordering, free-list
+    /// bounds, counts) and panics naming the first one broken. It walks every pool and
+    /// free list, so it is meant for tests and debugging.
+    ///
+    /// # Examples
+    /// ```
+    /// let heap = coil_heap::Heap::new();
+    /// let p = heap.alloc(std::alloc::Layout::new::<u64>()).unwrap();
+    /// heap.check_invariants();
+    /// # unsafe { heap.dealloc(p, std::alloc::Layout::new::<u64>()) };
+    /// ```
+    pub fn check_invariants(&self) {
+        self.core().check_invariants();
+    }
+
     /// Whether `ptr` points into a pool of this heap (a small block it may have handed
     /// out). Never reads memory it does not own.
     ///

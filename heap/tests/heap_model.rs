@@ -131,6 +131,7 @@ fn run(ops: &[Op]) {
             }
             _ => {}
         }
+        heap.check_invariants();
         let s = heap.stats();
         let small = live.iter().filter(|b| is_small(b.layout)).count();
         assert_eq!(s.blocks_in_use(), small, "stats: blocks in use");
