@@ -163,7 +163,6 @@ mod debug_checks {
 }
 
 /// Current virtual memory size of this process, from /proc/self/statm.
-#[cfg(not(miri))]
 fn virtual_bytes() -> usize {
     let s = std::fs::read_to_string("/proc/self/statm").expect("statm");
     let pages: usize = s.split_whitespace().next().unwrap().parse().unwrap();
