@@ -553,6 +553,14 @@ impl CoreHeap {
         self.arenas_live -= 1;
     }
 
+    /// Takes in remote frees and sends every cached block home (to its pool, or to its
+    /// owner's remote list): what a heap does before it is abandoned. Keeps the reserve
+    /// and resident free pools, so a thread that replaces it starts warm.
+    pub(crate) fn flush(&mut self, remote: &AtomicPtr<u8>) {
+        self.drain_remote(remote);
+        self.flush_all_caches();
+    }
+
     /// Gives cached memory back to the OS: kept-empty pools, reserve arenas, and the
     /// pages of free pools in partly used arenas. Returns the bytes released.
     pub(crate) fn trim(&mut self, remote: &AtomicPtr<u8>) -> usize {

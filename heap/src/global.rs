@@ -17,8 +17,10 @@
 //!   back to its pool if this heap owns it, else onto its owner's `remote` list (one
 //!   CAS, no global lock). The owner drains that list in its allocation slow path and
 //!   in `trim`.
-//! * **Thread exit.** A thread-local guard's destructor drains and trims the heap and
-//!   puts it on the abandoned list; its live blocks stay valid, other threads may keep
+//! * **Thread exit.** A thread-local guard's destructor takes in the heap's remote
+//!   frees, sends its cached blocks home and puts it on the abandoned list (its reserve
+//!   and resident pools stay, so the thread that adopts it starts warm; `trim()` gives
+//!   them back); its live blocks stay valid, other threads may keep
 //!   freeing them (remote pushes), and the next new thread adopts the heap.
 //!   Allocations made after the guard ran (by later thread-local destructors) are served
 //!   under the registry lock from an abandoned heap.
@@ -116,7 +118,7 @@ impl Drop for ExitGuard {
             // touched under the lock (invariant 2).
             unsafe {
                 let core = &mut *(*h).core.get();
-                core.trim(&(*h).remote);
+                core.flush(&(*h).remote);
                 (*h).state.store(ABANDONED, Ordering::Relaxed);
                 *(*h).abandoned_next.get() = ABANDONED_LIST.load(Ordering::Relaxed);
             }
