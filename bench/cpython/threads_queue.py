@@ -56,7 +56,6 @@ def lock_run(n):
 def main():
     q = min(queue_run(MSGS) for _ in range(REPEAT))
     row("queue", "ns_per_op", q)
-    row("queue", "msgs_per_s", 1e9 / q)
     row("gil-uncontended", "ns_per_op", min(lock_run(LOCK_OPS) for _ in range(REPEAT)))
 
 
