@@ -423,7 +423,8 @@ impl Shared {
                 return self.waited(start);
             }
             let now = Instant::now();
-            if !requested && ask_at.is_none_or(|a| now >= a) {
+            // An interval too long to represent as an instant never elapses.
+            if !requested && ask_at.is_some_and(|a| now >= a) {
                 requested = true;
                 self.state.fetch_or(DROP, Ordering::Relaxed);
                 self.stats.drops.fetch_add(1, Ordering::Relaxed);
@@ -1183,6 +1184,22 @@ mod tests {
             h.join().unwrap();
         });
         assert!(gil.stats().forced_switches >= 1);
+    }
+
+    #[test]
+    fn huge_interval_never_asks() {
+        let gil = Gil::new();
+        gil.set_switch_interval(Duration::MAX).unwrap();
+        let g = gil.acquire().unwrap();
+        std::thread::scope(|s| {
+            let r = s
+                .spawn(|| gil.acquire_timeout(Duration::from_millis(20)).err())
+                .join()
+                .unwrap();
+            assert_eq!(r, Some(Error::Timeout));
+        });
+        assert!(!g.drop_requested());
+        assert_eq!(gil.stats().drop_requests, 0);
     }
 
     #[test]

@@ -151,3 +151,62 @@ fn queue_shutdown_wakes_getter() {
         assert_eq!(c.join().unwrap(), Err(Error::ShutDown));
     });
 }
+
+/// `Event::set` wakes a waiter that is about to sleep: no lost wake-up.
+#[test]
+fn event_set_wakes_waiter() {
+    loom::model(|| {
+        let e = Arc::new(coil_threads::Event::new());
+        let t = {
+            let e = e.clone();
+            thread::spawn(move || e.wait(None))
+        };
+        e.set();
+        assert_eq!(t.join().unwrap(), Ok(()));
+    });
+}
+
+/// A `Condition` waiter re-checks its predicate under the lock and is woken
+/// by `notify`, whichever runs first.
+#[test]
+fn condition_notify_wakes_wait_for() {
+    loom::model(|| {
+        let c = Arc::new(coil_threads::Condition::with_lock(coil_threads::Lock::new()));
+        let ready = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (c, ready) = (c.clone(), ready.clone());
+            thread::spawn(move || {
+                c.acquire();
+                ready.store(true, Ordering::SeqCst);
+                c.notify(1).unwrap();
+                c.release().unwrap();
+            })
+        };
+        c.acquire();
+        c.wait_for(|| ready.load(Ordering::SeqCst), None).unwrap();
+        c.release().unwrap();
+        t.join().unwrap();
+    });
+}
+
+/// A waiting thread that holds the GIL releases it, so the thread that
+/// needs the GIL to set the event can run.
+#[test]
+fn blocking_wait_releases_gil() {
+    loom::model(|| {
+        let gil = Gil::new();
+        let e = Arc::new(coil_threads::Event::new());
+        let g = gil.acquire().unwrap();
+        let t = {
+            let (gil, e) = (gil.clone(), e.clone());
+            thread::spawn(move || {
+                let _g = gil.acquire().unwrap();
+                e.set();
+            })
+        };
+        e.wait(None).unwrap();
+        assert!(gil.is_held_by_current());
+        drop(g);
+        t.join().unwrap();
+    });
+}
