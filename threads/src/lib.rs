@@ -136,7 +136,7 @@ pub use queue::{LifoQueue, PriorityQueue, Queue, Rejected, SimpleQueue};
 pub use rlock::RLock;
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use thread::{
-    ExceptHook, ExceptHookArgs, Thread, active_count, current_thread, enumerate, get_native_id,
-    join_non_daemon, main_thread, set_excepthook, spawn,
+    ExceptHook, ExceptHookArgs, Thread, active_count, current_thread, enumerate, get_ident,
+    get_native_id, join_non_daemon, main_thread, set_excepthook, spawn,
 };
 pub use timer::Timer;

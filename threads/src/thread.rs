@@ -131,6 +131,21 @@ pub fn get_native_id() -> u64 {
     u64::try_from(tid).unwrap_or(0)
 }
 
+/// The calling thread's ident (`threading.get_ident()`): the same value as
+/// `current_thread().ident()`, unique among live threads.
+///
+/// # Examples
+///
+/// ```
+/// let here = coil_threads::get_ident();
+/// assert_eq!(Some(here), coil_threads::current_thread().ident());
+/// let t = coil_threads::spawn(move || assert_ne!(coil_threads::get_ident(), here)).unwrap();
+/// t.join(None).unwrap();
+/// ```
+pub fn get_ident() -> u64 {
+    current_thread().ident().unwrap_or(0)
+}
+
 /// Removes a foreign ("dummy") thread from the registry when it ends.
 struct DummyGuard(u64);
 
