@@ -503,6 +503,9 @@ fn write_all(dir: &Path, rows: &[Row], meta: &mut Meta) -> Result<(), String> {
             .unwrap_or(usize::MAX)
     });
     machine::set(meta, "suites", suites.join(", "));
+    if !rows.iter().any(Row::is_cpython) {
+        meta.retain(|(k, _)| k != "python");
+    }
     let goals_path = layout::root().join("bench/goals.txt");
     let goal_list = match fs::read_to_string(&goals_path) {
         Ok(text) => goals::parse(&text)?,

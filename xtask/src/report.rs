@@ -104,14 +104,15 @@ impl Table {
         };
         let (_, bv) = ranked[pos];
         if pos == 0 {
-            return match ranked.get(1) {
-                Some((next, nv)) => {
-                    format!(
-                        "{base} is best: {:.2}× {} than the next, {next}.",
-                        factor(bv, *nv),
-                        word.0
-                    )
-                }
+            // Against the next implementation that is not coil's own.
+            let next = ranked.iter().skip(1).find(|(i, _)| !i.starts_with("coil"));
+            return match next {
+                Some((next, nv)) if factor(bv, *nv).is_finite() => format!(
+                    "{base} is best: {:.2}× {} than the best peer, {next}.",
+                    factor(bv, *nv),
+                    word.0
+                ),
+                Some((next, _)) => format!("{base} is best; the best peer, {next}, has 0."),
                 None => format!("{base} is the only implementation measured."),
             };
         }
@@ -178,7 +179,12 @@ impl Table {
         } else {
             other / base
         };
-        if !f.is_finite() || f == 0.0 {
+        if other == 0.0 && base != 0.0 {
+            format!(
+                "{} (peer: 0)",
+                if higher_is_better(metric) { good } else { bad }
+            )
+        } else if !f.is_finite() || f == 0.0 {
             "—".into()
         } else if (0.99..=1.01).contains(&f) {
             "even".into()
@@ -866,7 +872,7 @@ mod tests {
         );
         assert_eq!(
             t[1].verdict(),
-            "coil is best: 3.00× faster than the next, glibc."
+            "coil is best: 3.00× faster than the best peer, glibc."
         );
         // Higher is better for returned_*.
         assert_eq!(t[2].best("returned_pct"), Some("coil"));
@@ -883,6 +889,20 @@ mod tests {
         let t = &tables(&rows)[0];
         assert_eq!(t.baseline(), Some("coil-global"));
         assert_eq!(t.ratio("glibc", "ns_per_op"), Some(2.0));
+    }
+
+    #[test]
+    fn verdict_compares_coil_with_peers_not_its_own_variants() {
+        let rows = vec![
+            Row::new("heap", "w", "coil", "ns_per_op", 5.0),
+            Row::new("heap", "w", "coil-global", "ns_per_op", 6.0),
+            Row::new("heap", "w", "glibc", "ns_per_op", 10.0),
+        ];
+        let t = &tables(&rows)[0];
+        assert_eq!(
+            t.verdict(),
+            "coil is best: 2.00× faster than the best peer, glibc."
+        );
     }
 
     #[test]
@@ -943,7 +963,9 @@ mod tests {
         assert!(
             md.contains("| heap/alloc-free-128 | ns / op | 4.00 | glibc 12.0 | 3.00× faster | — |")
         );
-        assert!(md.contains("| heap/rss | returned to OS (%) | 90.0 | glibc 0.00 | — | — |"));
+        assert!(md.contains(
+            "| heap/rss | returned to OS (%) | 90.0 | glibc 0.00 | better (peer: 0) | — |"
+        ));
     }
 
     #[test]
