@@ -49,8 +49,8 @@
 //! [`SwitchPolicy::Interval`] is CPython's: every waiter asks for a drop only
 //! after waiting a full interval. [`SwitchPolicy::IoPriority`] goes further: a
 //! thread coming back from [`GilGuard::allow_threads`] (or from any blocking
-//! primitive of this crate) was doing I/O, so it goes to the front of the
-//! queue and asks for a drop at once; CPU-bound threads still switch only
+//! primitive of this crate) was doing I/O, so it queues ahead of ordinary
+//! waiters (FIFO among such) and asks for a drop at once; CPU-bound threads switch only
 //! every interval, so they lose no throughput.
 
 use std::{
@@ -208,6 +208,8 @@ pub struct GilStats {
 
 struct Waiter {
     granted: AtomicU8,
+    /// Queued ahead of ordinary waiters (I/O priority); FIFO among these.
+    urgent: bool,
     thread: Thread,
 }
 
@@ -365,6 +367,7 @@ impl Shared {
         let urgent = io && self.policy() == SwitchPolicy::IoPriority;
         let me = Arc::new(Waiter {
             granted: AtomicU8::new(0),
+            urgent,
             thread: primitive::current(),
         });
         {
@@ -400,7 +403,9 @@ impl Shared {
             }
             if urgent {
                 self.stats.drops.fetch_add(1, Ordering::Relaxed);
-                q.push_front(Arc::clone(&me));
+                // Behind earlier urgent waiters, ahead of the others.
+                let pos = q.iter().take_while(|w| w.urgent).count();
+                q.insert(pos, Arc::clone(&me));
             } else {
                 q.push_back(Arc::clone(&me));
             }
