@@ -1,6 +1,7 @@
 //! The one door to the operating system: arena mappings, page release, system
 //! allocations and fork hooks. Nothing else in the crate calls `libc` or
-//! `std::alloc::System` directly.
+//! `std::alloc::System` directly. Public here: [`resident_bytes`] and [`page_size`],
+//! which tests and benchmarks use to see what the heap gives back.
 //!
 //! # Invariants
 //!
@@ -191,6 +192,13 @@ pub(crate) fn at_fork(
 }
 
 /// Resident set size of this process in bytes (from `/proc/self/statm`), if known.
+///
+/// # Examples
+/// ```
+/// if let Some(rss) = coil_heap::sys::resident_bytes() {
+///     assert!(rss > 0);
+/// }
+/// ```
 pub fn resident_bytes() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: usize = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -198,6 +206,11 @@ pub fn resident_bytes() -> Option<usize> {
 }
 
 /// The OS page size.
+///
+/// # Examples
+/// ```
+/// assert!(coil_heap::sys::page_size().is_power_of_two());
+/// ```
 pub fn page_size() -> usize {
     #[cfg(not(miri))]
     {

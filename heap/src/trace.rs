@@ -603,6 +603,12 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Every trace.
+    ///
+    /// # Examples
+    /// ```
+    /// let snap = coil_heap::trace::Snapshot::default();
+    /// assert_eq!(snap.traces().iter().map(|t| t.size).sum::<usize>(), 0);
+    /// ```
     pub fn traces(&self) -> &[Trace] {
         &self.traces
     }
