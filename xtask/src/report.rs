@@ -189,9 +189,9 @@ impl Table {
         } else if (0.99..=1.01).contains(&f) {
             "even".into()
         } else if f > 1.0 {
-            format!("{f:.2}× {good}")
+            format!("{} {good}", fmt_ratio(Some(f)))
         } else {
-            format!("{:.2}× {bad}", 1.0 / f)
+            format!("{} {bad}", fmt_ratio(Some(1.0 / f)))
         }
     }
 }
@@ -293,7 +293,9 @@ pub fn tables(rows: &[Row]) -> Vec<Table> {
     }
     for t in &mut tables {
         // Stable: peers keep the order the rows gave them.
-        t.impls.sort_by_key(|i| impl_rank(i));
+        // coil, its variants, the peers alphabetically, CPython.
+        t.impls
+            .sort_by(|a, b| impl_rank(a).cmp(&impl_rank(b)).then_with(|| a.cmp(b)));
     }
     tables.sort_by(|a, b| {
         suite_rank(&a.suite)
@@ -346,7 +348,12 @@ pub fn fmt_value(v: f64) -> String {
 }
 
 fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+    match r {
+        Some(r) if r.is_finite() && r.abs() >= 100.0 => format!("{r:.0}×"),
+        Some(r) if r.is_finite() && r.abs() >= 10.0 => format!("{r:.1}×"),
+        Some(r) if r.is_finite() => format!("{r:.2}×"),
+        _ => "—".into(),
+    }
 }
 
 /// HTML-escapes `s`.
@@ -376,7 +383,13 @@ pub fn outcome_text(o: &Outcome<'_>) -> (&'static str, String) {
         let v = c.value.map_or("—".to_string(), fmt_value);
         let r = match &c.reference {
             Some((r, who)) if who.is_empty() => fmt_value(*r),
-            Some((r, who)) => format!("{} ({who})", fmt_value(*r)),
+            Some((r, who)) if o.goal.scale == 1.0 => format!("{} ({who})", fmt_value(*r)),
+            Some((r, who)) => format!(
+                "{} ({who} {} × {})",
+                fmt_value(*r),
+                fmt_value(r / o.goal.scale),
+                fmt_value(o.goal.scale)
+            ),
             None => "—".into(),
         };
         format!("{} {v} vs {r}", o.goal.subject)
@@ -946,10 +959,11 @@ mod tests {
         assert!(md.starts_with("# coil benchmark report\n"));
         assert!(md.contains("- **profile**: quick"));
         assert!(md.contains("## Goals: 1 of 1 met"));
-        assert!(md.contains("| ✅ PASS | 2x glibc | `heap/alloc-free-*`: coil ≤ glibc / 2 | 2 of 2 pass; worst alloc-free-16: coil 5.00 vs 5.00 (glibc) |"));
+        assert!(md.contains("| ✅ PASS | 2x glibc | `heap/alloc-free-*`: coil ≤ glibc / 2 | 2 of 2 pass; worst alloc-free-16: coil 5.00 vs 5.00 (glibc 10.0 × 0.50) |"));
         assert!(md.contains("### heap/alloc-free-16 — ns / op, lower is better"));
         assert!(md.contains("| **coil** | 5.00 | 1.00× |"));
         assert!(md.contains("| jemalloc | 4.00 ★ | 0.80× |"));
+        assert!(md.contains("| cpython | 40.0 | 8.00× |"));
         assert!(
             md.contains(
                 "| implementation | returned to OS (%) | ÷ coil | RSS after free (MiB) ↓ |"
