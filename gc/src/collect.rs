@@ -10,9 +10,11 @@
 //!   gc_refs >= 0           COLLECTING set: update_refs copied the strong
 //!                          count, subtract_refs removed internal references
 //!   TentativelyUnreachable COLLECTING | UNREACHABLE: gc_refs reached 0 and
-//!                          move_unreachable has not (yet) found a path to it
-//!   Owned (dying)          COLLECTING | UNREACHABLE | OWNED: proven garbage;
+//!                          move_unreachable has not (yet) found a path to it;
+//!                          once move_unreachable is done: proven garbage, and
 //!                          a count reaching zero leaves it to delete_garbage
+//!   Owned                  OWNED: the same while check_garbage re-examines
+//!                          the garbage and while delete_garbage drops it
 //! ```
 //!
 //! # Invariants
@@ -79,8 +81,11 @@ unsafe fn update_refs(list: *mut GcHead) {
             } else {
                 strong as u32
             };
-            let keep = head::bits(h) & (HAS_CALLBACKS | OWNED);
-            head::set_bits(h, keep | COLLECTING | refs);
+            // Garbage re-examined by check_garbage stays owned: OWNED
+            // stands in for UNREACHABLE, which move_unreachable reuses.
+            let b = head::bits(h);
+            let owned = if b & UNREACHABLE != 0 { OWNED } else { 0 };
+            head::set_bits(h, (b & (HAS_CALLBACKS | OWNED)) | owned | COLLECTING | refs);
             gc = (*gc).next.get();
         }
     }
@@ -101,13 +106,23 @@ unsafe fn subtract_refs(list: *mut GcHead) {
     }
 }
 
+/// What `move_unreachable` noticed about the objects it set aside (an
+/// over-estimate: some of them may have been moved back since), so that
+/// later phases run only when they have something to do.
+#[derive(Default, Clone, Copy)]
+struct Garbage {
+    legacy: bool,
+    weak: bool,
+    finalizers: bool,
+}
+
 /// Move the objects of `young` with gc_refs == 0 that are not reachable
 /// from the others into `unreachable`. Loop invariant: every object before
 /// `gc` in `young` is reachable and scanned (COLLECTING clear); objects
 /// found reachable later are appended to `young`'s tail and scanned in
 /// turn — the list is the work list, so any depth runs in constant stack.
 /// Returns the number of reachable objects left in `young`.
-unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead) -> usize {
+unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead, g: &mut Garbage) -> usize {
     let mut survivors = 0;
     let mut v = Visitor::new(Op::Reach { young });
     // SAFETY: live list nodes; the visitor moves only COLLECTING objects
@@ -130,42 +145,15 @@ unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead) -> usiz
                 let next = (*gc).next.get();
                 head::list_move(gc, unreachable);
                 head::set_bits(h, b | UNREACHABLE);
+                let vt = (*gc).vtable;
+                g.legacy |= vt.legacy;
+                g.finalizers |= vt.finalize.is_some();
+                g.weak |= b & HAS_CALLBACKS != 0 || head::header(h).weak() > 1;
                 gc = next;
             }
         }
     }
     survivors
-}
-
-/// What the preparation pass learnt about the garbage.
-#[derive(Default)]
-struct Garbage {
-    count: usize,
-    legacy: bool,
-    weak: bool,
-    finalizers: bool,
-}
-
-/// Marks every unreachable object OWNED and notes what later phases need.
-unsafe fn prepare_garbage(unreachable: *mut GcHead) -> Garbage {
-    let mut g = Garbage::default();
-    // SAFETY: live list nodes.
-    unsafe {
-        let mut gc = (*unreachable).next.get();
-        while gc != unreachable {
-            let h = nn(gc);
-            let b = head::bits(h);
-            head::set_bits(h, (b & HAS_CALLBACKS) | COLLECTING | UNREACHABLE | OWNED);
-            let vt = (*gc).vtable;
-            g.count += 1;
-            g.legacy |= vt.legacy;
-            let hdr = head::header(h);
-            g.weak |= b & HAS_CALLBACKS != 0 || hdr.weak() > 1;
-            g.finalizers |= vt.finalize.is_some() && !hdr.flags().contains(Flags::FINALIZED);
-            gc = (*gc).next.get();
-        }
-    }
-    g
 }
 
 /// Move the objects with legacy finalizers, and everything reachable from
@@ -270,7 +258,7 @@ unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead) {
         head::list_init(still);
         update_refs(unreachable);
         subtract_refs(unreachable);
-        move_unreachable(unreachable, still);
+        move_unreachable(unreachable, still, &mut Garbage::default());
         // What is left in `unreachable` was resurrected.
         let mut gc = (*unreachable).next.get();
         while gc != unreachable {
@@ -416,7 +404,8 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
         // deduce_unreachable
         update_refs(young);
         subtract_refs(young);
-        let survivors = move_unreachable(young, unreachable);
+        let mut g = Garbage::default();
+        let survivors = move_unreachable(young, unreachable, &mut g);
         // Survivors move on to the next generation (before any user code).
         if young != old {
             if generation == 1 {
@@ -431,7 +420,9 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
         if head::list_is_empty(unreachable) {
             return out;
         }
-        let g = prepare_garbage(unreachable);
+        // The unreachable objects now carry COLLECTING | UNREACHABLE: from
+        // here on the collector owns them (a count reaching zero leaves
+        // them alone, see `gc::drop_slow`).
         if g.legacy {
             move_legacy_finalizers(unreachable, finalizers);
         }
@@ -456,7 +447,6 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
             }
             out.uncollectable = save_garbage(st, finalizers, old);
         }
-        let _ = g.count;
     }
     if debug.contains(DebugFlags::STATS) {
         eprintln!(

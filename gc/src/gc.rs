@@ -26,7 +26,7 @@ use coil_refcount::{Flags, Local, raw::RcBox, trashcan};
 
 use crate::{
     Finalize, Space,
-    head::{self, GcHead, HAS_CALLBACKS, OWNED, VTable},
+    head::{self, GcHead, HAS_CALLBACKS, OWNED, UNREACHABLE, VTable},
     space::SpaceState,
     trace::{Op, Trace, Visitor},
     weakrefs::{self, CallbackCell},
@@ -120,7 +120,7 @@ pub(crate) unsafe fn run_finalizer(h: NonNull<GcHead>, f: unsafe fn(NonNull<GcHe
 pub(crate) unsafe fn drop_slow(h: NonNull<GcHead>) {
     // SAFETY: the box is allocated (its memory outlives the count).
     unsafe {
-        if head::bits(h) & OWNED != 0 {
+        if head::bits(h) & (OWNED | UNREACHABLE) != 0 {
             // The collector is deleting this object and drops it itself.
             return;
         }
