@@ -256,49 +256,25 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let list: Vec<String> = names_of(&chosen);
     println!("coil bench: {} ({profile} profile)", list.join(", "));
 
-    // Build everything first, with cargo's own progress on the terminal.
-    let benches: Vec<&str> = chosen
-        .iter()
-        .filter(|(s, _)| s.criterion)
-        .map(|(s, _)| s.name.as_str())
-        .collect();
-    if !benches.is_empty() {
-        let mut cmd = cargo();
-        cmd.args(["bench", "--quiet", "-p", "coil-bench", "--no-run"]);
-        for b in &benches {
-            cmd.args(["--bench", b]);
-        }
-        run_inherit(cmd, "building the benches")?;
-    }
-    let bins: Vec<&str> = chosen
-        .iter()
-        .flat_map(|(s, sel)| s.bins.iter().filter(move |b| sel.wants_bin(b)))
-        .map(String::as_str)
-        .collect();
-    if !bins.is_empty() {
-        let mut cmd = cargo();
-        cmd.args(["build", "--quiet", "--release", "-p", "coil-bench"]);
-        for b in &bins {
-            cmd.args(["--bin", b]);
-        }
-        run_inherit(cmd, "building the harness binaries")?;
-    }
-
     // Criterion writes whole seconds on some filesystems; allow for that.
     let since = SystemTime::now() - Duration::from_secs(2);
     let t0 = Instant::now();
     let mut new_rows = Vec::new();
+    let mut done: Vec<&str> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    // Suite by suite, so one suite that does not build or run costs only its
+    // own figures; the report is written for the others.
     for (suite, sel) in &chosen {
         println!("{}", suite.name);
-        if suite.criterion {
-            run_criterion(&suite.name, sel, full, &dir)?;
-        }
-        for bin in suite.bins.iter().filter(|b| sel.wants_bin(b)) {
-            let rows = run_harness(bin, full, &dir)?;
-            new_rows.extend(
-                rows.into_iter()
-                    .filter(|r| r.suite == suite.name && sel.wants_workload(&r.workload)),
-            );
+        match run_suite(suite, sel, full, &dir) {
+            Ok(rows) => {
+                new_rows.extend(rows);
+                done.push(&suite.name);
+            }
+            Err(e) => {
+                println!("  {}: SKIPPED — {e}", suite.name);
+                failed.push(suite.name.clone());
+            }
         }
     }
     let (estimates, problems) =
@@ -308,10 +284,12 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     }
     for e in estimates {
         for row in e.rows().unwrap_or_default() {
-            if chosen
-                .iter()
-                .any(|(s, sel)| s.name == row.suite && sel.wants_workload(&row.workload))
-            {
+            let wanted = chosen.iter().any(|(s, sel)| {
+                s.name == row.suite
+                    && done.contains(&s.name.as_str())
+                    && sel.wants_workload(&row.workload)
+            });
+            if wanted {
                 new_rows.push(row);
             }
         }
@@ -327,6 +305,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         !r.is_cpython()
             && chosen.iter().any(|(s, sel)| {
                 s.name == r.suite
+                    && done.contains(&s.name.as_str())
                     && (sel.filter.is_none()
                         || new_rows
                             .iter()
@@ -335,7 +314,54 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     };
     let old = read_results(&dir)?;
     let rows = results::merge(old, new_rows.clone(), replaced);
-    write_all(&dir, &rows, &mut meta)
+    write_all(&dir, &rows, &mut meta)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "suites skipped: {} (see the messages above)",
+            failed.join(", ")
+        ))
+    }
+}
+
+/// Builds and runs one suite: its criterion bench (rows are read from
+/// criterion's files afterwards) and its harness binaries (rows returned).
+fn run_suite(suite: &Suite, sel: &Selection, full: bool, dir: &Path) -> Result<Vec<Row>, String> {
+    let bins: Vec<&String> = suite.bins.iter().filter(|b| sel.wants_bin(b)).collect();
+    if suite.criterion {
+        let mut cmd = cargo();
+        cmd.args([
+            "bench",
+            "--quiet",
+            "-p",
+            "coil-bench",
+            "--no-run",
+            "--bench",
+            &suite.name,
+        ]);
+        run_inherit(cmd, "building the bench")?;
+    }
+    if !bins.is_empty() {
+        let mut cmd = cargo();
+        cmd.args(["build", "--quiet", "--release", "-p", "coil-bench"]);
+        for b in &bins {
+            cmd.args(["--bin", b]);
+        }
+        run_inherit(cmd, "building the harness binaries")?;
+    }
+    if suite.criterion {
+        run_criterion(&suite.name, sel, full, dir)?;
+    }
+    let mut rows = Vec::new();
+    for bin in bins {
+        let out = run_harness(bin, full, dir)?;
+        rows.extend(
+            out.into_iter()
+                .filter(|r| r.suite == suite.name && sel.wants_workload(&r.workload)),
+        );
+    }
+    Ok(rows)
 }
 
 /// The suites and their files, one suite per line (`--list`).
