@@ -431,6 +431,25 @@ pub fn cpython(args: &[String]) -> Result<(), String> {
         "coil cpython: {} with {version}",
         names_of(&chosen).join(", ")
     );
+    // The coil side first, for suites that have none yet ("each workload in
+    // coil and in CPython, one after the other").
+    let have = read_results(&dir)?;
+    let missing: Vec<String> = chosen
+        .iter()
+        .filter(|(s, _)| s.criterion || !s.bins.is_empty())
+        .filter(|(s, _)| !have.iter().any(|r| !r.is_cpython() && r.suite == s.name))
+        .map(|(s, _)| s.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "no coil figures yet for {}; running `cargo xtask bench {}` first",
+            missing.join(", "),
+            missing.join(" ")
+        );
+        if let Err(e) = bench(&missing) {
+            println!("warning: {e}");
+        }
+    }
     let mut new_rows = Vec::new();
     for (suite, _) in &chosen {
         for script in &suite.scripts {
@@ -488,14 +507,6 @@ pub fn cpython(args: &[String]) -> Result<(), String> {
     }
     let suites: BTreeSet<&str> = chosen.iter().map(|(s, _)| s.name.as_str()).collect();
     let old = read_results(&dir)?;
-    if !old
-        .iter()
-        .any(|r| !r.is_cpython() && suites.contains(r.suite.as_str()))
-    {
-        println!(
-            "note: no coil figures for these suites yet; run `cargo xtask bench` for the ratios"
-        );
-    }
     let rows = results::merge(old, new_rows, |r| {
         r.is_cpython() && suites.contains(r.suite.as_str())
     });
