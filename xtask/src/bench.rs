@@ -548,10 +548,14 @@ fn write_all(dir: &Path, rows: &[Row], meta: &mut Meta) -> Result<(), String> {
         Ok(text) => goals::parse(&text)?,
         Err(_) => Vec::new(),
     };
+    let about = fs::read_to_string(layout::root().join("bench/workloads.txt"))
+        .map(|t| report::parse_about(&t))
+        .unwrap_or_default();
     let report = Report {
         meta,
         rows,
         goals: &goal_list,
+        about: &about,
     };
     let files = [
         ("results.json", results::results_to_json(rows)),

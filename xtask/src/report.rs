@@ -437,6 +437,20 @@ pub struct Report<'a> {
     pub rows: &'a [Row],
     /// The goals of `bench/goals.txt`.
     pub goals: &'a [Goal],
+    /// One-line workload definitions of `bench/workloads.txt`:
+    /// (`suite/workload`, text).
+    pub about: &'a [(String, String)],
+}
+
+/// Reads `bench/workloads.txt`: `<suite>/<workload>  <one-line definition>`
+/// per line, `#` comments.
+pub fn parse_about(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
 }
 
 const META_KEYS: [(&str, &str); 8] = [
@@ -451,6 +465,14 @@ const META_KEYS: [(&str, &str); 8] = [
 ];
 
 impl Report<'_> {
+    fn about(&self, t: &Table) -> Option<&str> {
+        let key = format!("{}/{}", t.suite, t.workload);
+        self.about
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The report as Markdown.
     pub fn markdown(&self) -> String {
         let tables = tables(self.rows);
@@ -539,11 +561,13 @@ impl Report<'_> {
             let primary = &t.metrics[0];
             let _ = write!(
                 s,
-                "\n### {}/{} — {}, {}\n\n{}\n\n",
+                "\n### {}/{} — {}, {}\n\n{}{}\n\n",
                 t.suite,
                 t.workload,
                 metric_label(primary),
                 direction(primary),
+                self.about(t)
+                    .map_or(String::new(), |a| format!("*{a}*\n\n")),
                 t.verdict()
             );
             let base = t.baseline().unwrap_or("coil");
@@ -719,11 +743,15 @@ impl Report<'_> {
         let primary = &t.metrics[0];
         let _ = write!(
             s,
-            "<article class=\"workload\" id=\"{0}-{1}\"><h3>{0}/{1} <span class=\"unit\">{2} · {3}</span></h3><p class=\"verdict\">{4}</p><div class=\"pair\">",
+            "<article class=\"workload\" id=\"{0}-{1}\"><h3>{0}/{1} <span class=\"unit\">{2} · {3}</span></h3>{4}<p class=\"verdict\">{5}</p><div class=\"pair\">",
             escape(&t.suite),
             escape(&t.workload),
             escape(&metric_label(primary)),
             direction(primary),
+            self.about(t).map_or(String::new(), |a| format!(
+                "<p class=\"what\">{}</p>",
+                escape(a)
+            )),
             escape(&t.verdict())
         );
         s.push_str("<table class=\"figures\"><thead><tr><th>implementation</th>");
@@ -813,6 +841,7 @@ h2 .count { font-size:15px; color:var(--muted); font-weight:400; margin-left:8px
 .workload { background:#fff; border:1px solid var(--line); border-radius:8px; padding:14px 18px; margin:0 0 16px; }
 h3 { margin:0; font-size:17px; } h3 .unit { color:var(--muted); font-weight:400; font-size:14px; margin-left:6px; }
 .verdict { margin:2px 0 10px; color:#343a40; }
+.what { margin:4px 0 0; color:var(--muted); font-size:14px; }
 .pair { display:flex; flex-wrap:wrap; gap:18px 36px; align-items:flex-start; }
 table { border-collapse:collapse; font-variant-numeric:tabular-nums; }
 th, td { padding:4px 12px; border-bottom:1px solid var(--line); text-align:left; }
@@ -954,9 +983,16 @@ mod tests {
             meta: &meta,
             rows: &rows,
             goals: &goals,
+            about: &[(
+                "heap/alloc-free-16".into(),
+                "allocate 16 B, free at once".into(),
+            )],
         }
         .markdown();
         assert!(md.starts_with("# coil benchmark report\n"));
+        assert!(md.contains(
+            "### heap/alloc-free-16 — ns / op, lower is better\n\n*allocate 16 B, free at once*\n"
+        ));
         assert!(md.contains("- **profile**: quick"));
         assert!(md.contains("## Goals: 1 of 1 met"));
         assert!(md.contains("| ✅ PASS | 2x glibc | `heap/alloc-free-*`: coil ≤ glibc / 2 | 2 of 2 pass; worst alloc-free-16: coil 5.00 vs 5.00 (glibc 10.0 × 0.50) |"));
@@ -991,11 +1027,20 @@ mod tests {
             meta: &meta,
             rows: &rows,
             goals: &goals,
+            about: &[(
+                "heap/alloc-free-16".into(),
+                "allocate 16 B, free at once".into(),
+            )],
         }
         .html();
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.trim_end().ends_with("</html>"));
         assert!(html.contains("Test &lt;CPU&gt;"));
+        assert!(html.contains("<p class=\"what\">allocate 16 B, free at once</p>"));
+        assert_eq!(
+            parse_about("# c\nheap/x   one line\n\nbad\n"),
+            [("heap/x".to_string(), "one line".to_string())]
+        );
         assert!(html.contains("<span class=\"badge none\">no data</span>"));
         assert_eq!(html.matches("<svg").count(), 4, "one chart per workload");
         assert_eq!(html.matches("<article").count(), 4);
@@ -1010,6 +1055,7 @@ mod tests {
             meta: &meta,
             rows: &[],
             goals: &[],
+            about: &[],
         };
         assert!(r.markdown().contains("run `cargo xtask bench`"));
         assert!(r.html().contains("run <code>cargo xtask bench</code>"));
