@@ -288,6 +288,8 @@ impl<T, A: Allocator, C: Counter> Strong<T, A, C> {
             C::set_strong(h, IMMORTAL_COUNT);
             C::insert_flags(h, Flags::IMMORTAL);
         }
+        #[cfg(miri)]
+        miri_immortals::keep(this.ptr.cast());
     }
 
     /// Creates a [`Weak`] handle to the box.
@@ -674,4 +676,22 @@ impl<T, C: Counter> From<T> for Strong<T, DefaultAlloc, C> {
 /// ```
 pub fn getrefcount<T, A: Allocator, C: Counter>(obj: &Strong<T, A, C>) -> usize {
     Strong::strong_count(obj)
+}
+
+/// Under miri, immortal boxes are recorded in a static list so the leak
+/// checker sees them as reachable (they are leaked on purpose, like CPython's
+/// immortal objects, which live until the process ends).
+#[cfg(miri)]
+mod miri_immortals {
+    use std::sync::Mutex;
+
+    struct Kept(#[allow(dead_code)] core::ptr::NonNull<()>);
+    // SAFETY: the pointer is never dereferenced; it only keeps the box reachable.
+    unsafe impl Send for Kept {}
+
+    static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+
+    pub(super) fn keep(p: core::ptr::NonNull<()>) {
+        KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(Kept(p));
+    }
 }
