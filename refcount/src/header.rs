@@ -176,7 +176,11 @@ impl Header {
     /// ```
     #[inline]
     pub fn weak(&self) -> usize {
-        self.weak.load(Ordering::Relaxed) as usize
+        match self.weak.load(Ordering::Relaxed) {
+            // Locked by a uniqueness check, which succeeds only from 1.
+            WEAK_LOCKED => 1,
+            w => w as usize,
+        }
     }
 
     /// The current flags.

@@ -89,9 +89,9 @@
 //!
 //! # Misuse
 //!
-//! - Count overflow (more than 2^62 handles on 64-bit targets, only
-//!   reachable by leaking handles with `mem::forget`) aborts the process, as
-//!   std does.
+//! - Count overflow (more than 2^62 strong handles on 64-bit targets, or
+//!   2^31 weak handles; only reachable by leaking handles with `mem::forget`)
+//!   aborts the process, as std does.
 //! - [`Rc::from_raw`] is `unsafe`: the pointer must come from
 //!   [`Rc::into_raw`] of the same type; anything else is undefined behaviour.
 //! - A weak callback or finalizer that panics during the object's death is
