@@ -359,6 +359,8 @@ impl CoreHeap {
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, class: usize, remote: &AtomicPtr<u8>) -> *mut u8 {
+        #[cfg(coil_debug_full)]
+        self.check_invariants();
         if !remote.load(Ordering::Relaxed).is_null() {
             self.drain_remote(remote);
             if !self.used[class].is_null() {
@@ -566,6 +568,8 @@ impl CoreHeap {
     pub(crate) fn trim(&mut self, remote: &AtomicPtr<u8>) -> usize {
         self.drain_remote(remote);
         self.flush_all_caches();
+        #[cfg(coil_debug_full)]
+        self.check_invariants();
         for class in 0..NB_SMALL_SIZE_CLASSES {
             let p = self.used[class];
             // SAFETY: pools in used[] are live and ours.
@@ -621,7 +625,8 @@ impl CoreHeap {
     }
 
     /// Validates the invariants of this module, of `pool` and of `arena`; panics with
-    /// the broken one. Walks every list, so it is for tests and debugging.
+    /// the broken one. Walks every list, so it is for tests and debugging; builds with
+    /// `--cfg coil_debug_full` also run it on every allocation slow path and trim.
     pub(crate) fn check_invariants(&self) {
         for (class, c) in self.cache.iter().enumerate() {
             assert!(c.n <= FREE_CACHE_SIZE, "cache {class} overfull");
