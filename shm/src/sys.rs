@@ -84,6 +84,12 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Give the CPU to another runnable thread, if any.
+pub(crate) fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe { libc::sched_yield() };
+}
+
 /// Sleep while `*word == expected`, at most `timeout`. Spurious returns happen;
 /// callers loop.
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {

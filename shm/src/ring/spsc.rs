@@ -71,7 +71,7 @@ impl Default for SpscOptions {
 }
 
 impl SpscOptions {
-    /// 1 MiB buffer, messages up to 1 GiB, 50 µs of spinning before sleeping.
+    /// 1 MiB buffer, messages up to 1 GiB, 20 µs of spinning (3 µs busy, then yielding) before sleeping.
     ///
     /// # Examples
     ///
@@ -82,7 +82,7 @@ impl SpscOptions {
         Self {
             capacity: 1 << 20,
             max_message: 1 << 30,
-            spin: Duration::from_micros(50),
+            spin: Duration::from_micros(20),
             shm: ShmOptions::new(),
         }
     }
