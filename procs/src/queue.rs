@@ -13,7 +13,8 @@
 //! +-------+-----+---------+---------+-----------+----------------+
 //! | flags | pad | pid u32 | seq u32 | total u32 | data ...       |
 //! +-------+-----+---------+---------+-----------+----------------+
-//!   FIRST = 1, LAST = 2; a message of one record has both.
+//!   FIRST = 1, LAST = 2; a message of one record has both (and pid 0:
+//!   only the records of a multi-record message need the writer's pid).
 //! ```
 //!
 //! # Locks, and what a death costs
@@ -225,6 +226,11 @@ struct Shared {
 /// may `put` and `get`. Values are any `serde` type, encoded with postcard.
 /// `put` blocks while the transport is full (the ring holds 1024 records of
 /// 4 KiB by default); `get` blocks while it is empty.
+///
+/// The ring transport registers each process that holds the queue (a
+/// `coil-shm` ring has 64 endpoint entries, two per process), so a ring
+/// queue serves up to 32 processes at once; the pipe transport has no such
+/// limit.
 ///
 /// # Examples
 ///
@@ -472,16 +478,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         };
         let seq = *g as u32;
         *g = g.wrapping_add(1);
-        let pid = std::process::id();
         let room = t.record() - HEADER;
         if len <= room {
-            write_header(buf, FIRST | LAST, pid, seq, len);
+            // One record: no pid needed to tie records together (and no
+            // getpid system call on the fast path).
+            write_header(buf, FIRST | LAST, 0, seq, len);
             return if t.send(buf, deadline)? {
                 Ok(())
             } else {
                 Err(Error::Full)
             };
         }
+        let pid = std::process::id();
         let data = &buf[HEADER..];
         let mut rec = vec![0u8; t.record()];
         let mut off = 0;
