@@ -24,3 +24,4 @@ pub mod heap;
 pub mod proc;
 pub mod rng;
 pub mod row;
+pub mod shm;

@@ -1,0 +1,227 @@
+//! Workload code of the shm suite, shared by `benches/shm.rs` and the
+//! `shm_ring` harness: links to a forked child over a coil ring or a raw
+//! pipe, an echo child (round trips) and a sink child (throughput).
+//!
+//! A child is forked once per link and lives until the link drops; it only
+//! runs the loop below and `_exit`s, so nothing of the harness runs in it.
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    os::fd::FromRawFd,
+};
+
+use coil_shm::{MpmcOptions, MpmcRing, SpscOptions, SpscRing};
+
+/// Which transport a link uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Two `coil_shm::SpscRing`s (the `coil` rows).
+    CoilSpsc,
+    /// Two `coil_shm::MpmcRing`s (the `coil-mpmc` rows).
+    CoilMpmc,
+    /// Two `pipe(2)`s, one `write` and one `read_exact` per message (`pipe`).
+    Pipe,
+}
+
+impl Kind {
+    /// The implementation name used in rows and criterion functions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::CoilSpsc => "coil",
+            Kind::CoilMpmc => "coil-mpmc",
+            Kind::Pipe => "pipe",
+        }
+    }
+}
+
+/// What the child does with each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Send every message straight back.
+    Echo,
+    /// Swallow messages; answer one byte when a message starts with `0xFF`.
+    Sink,
+}
+
+enum Tx {
+    Spsc(coil_shm::SpscSender),
+    Mpmc(coil_shm::MpmcSender),
+    Pipe(File),
+}
+
+enum Rx {
+    Spsc(coil_shm::SpscReceiver),
+    Mpmc(coil_shm::MpmcReceiver),
+    Pipe(File),
+}
+
+impl Tx {
+    fn send(&mut self, m: &[u8]) -> bool {
+        match self {
+            Tx::Spsc(t) => t.send(m).is_ok(),
+            Tx::Mpmc(t) => t.send(m).is_ok(),
+            Tx::Pipe(f) => f.write_all(m).is_ok(),
+        }
+    }
+}
+
+impl Rx {
+    /// Receive one message; a pipe message is `len` bytes.
+    fn recv(&mut self, buf: &mut Vec<u8>, len: usize) -> bool {
+        match self {
+            Rx::Spsc(r) => r.recv_into(buf).is_ok(),
+            Rx::Mpmc(r) => r.recv_into(buf).is_ok(),
+            Rx::Pipe(f) => {
+                buf.resize(len, 0);
+                f.read_exact(buf).is_ok()
+            }
+        }
+    }
+}
+
+fn pipe() -> (File, File) {
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array; the fds are wrapped at once.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2 failed");
+    // SAFETY: fresh fds owned by nobody else.
+    unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+}
+
+/// The parent's end of a link to a child.
+pub struct Link {
+    tx: Option<Tx>,
+    rx: Rx,
+    pid: libc::pid_t,
+    len: usize,
+    buf: Vec<u8>,
+}
+
+impl Link {
+    /// Fork a child playing `role` over `kind`, for messages of `len` bytes.
+    pub fn spawn(kind: Kind, role: Role, len: usize) -> Link {
+        enum Rings {
+            Spsc(SpscRing, SpscRing),
+            Mpmc(MpmcRing, MpmcRing),
+            Pipe((File, File), (File, File)),
+        }
+        let rings = match kind {
+            Kind::CoilSpsc => {
+                let o = SpscOptions::new().capacity((4 * len).max(1 << 16));
+                Rings::Spsc(
+                    SpscRing::anonymous(&o).unwrap(),
+                    SpscRing::anonymous(&o).unwrap(),
+                )
+            }
+            Kind::CoilMpmc => {
+                let o = MpmcOptions::new().slots(256).slot_size(len.max(8));
+                Rings::Mpmc(
+                    MpmcRing::anonymous(&o).unwrap(),
+                    MpmcRing::anonymous(&o).unwrap(),
+                )
+            }
+            Kind::Pipe => Rings::Pipe(pipe(), pipe()),
+        };
+        // SAFETY: the child only runs `child_loop` over objects made above and
+        // then `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let (rx, tx) = match &rings {
+                Rings::Spsc(a, b) => (
+                    Rx::Spsc(a.receiver().unwrap()),
+                    Tx::Spsc(b.sender().unwrap()),
+                ),
+                Rings::Mpmc(a, b) => (
+                    Rx::Mpmc(a.receiver().unwrap()),
+                    Tx::Mpmc(b.sender().unwrap()),
+                ),
+                Rings::Pipe((r, _), (_, w)) => (
+                    Rx::Pipe(r.try_clone().unwrap()),
+                    Tx::Pipe(w.try_clone().unwrap()),
+                ),
+            };
+            if let Rings::Pipe((_, w), (r, _)) = rings {
+                drop((w, r)); // the parent's ends: EOF must reach the child
+            }
+            child_loop(role, rx, tx, len);
+            // SAFETY: leave without running the parent's exit handlers.
+            unsafe { libc::_exit(0) };
+        }
+        let (tx, rx) = match rings {
+            Rings::Spsc(a, b) => (
+                Tx::Spsc(a.sender().unwrap()),
+                Rx::Spsc(b.receiver().unwrap()),
+            ),
+            Rings::Mpmc(a, b) => (
+                Tx::Mpmc(a.sender().unwrap()),
+                Rx::Mpmc(b.receiver().unwrap()),
+            ),
+            Rings::Pipe((_, w), (r, _)) => (Tx::Pipe(w), Rx::Pipe(r)),
+        };
+        Link {
+            tx: Some(tx),
+            rx,
+            pid,
+            len,
+            buf: Vec::with_capacity(len),
+        }
+    }
+
+    /// Send one message.
+    pub fn send(&mut self, m: &[u8]) {
+        assert!(self.tx.as_mut().is_some_and(|t| t.send(m)), "send failed");
+    }
+
+    /// Receive one message (of the link's length for pipes).
+    pub fn recv(&mut self) -> &[u8] {
+        let len = self.len;
+        assert!(self.rx.recv(&mut self.buf, len), "recv failed");
+        &self.buf
+    }
+
+    /// Receive a sink's one-byte acknowledgement.
+    pub fn recv_ack(&mut self) {
+        assert!(self.rx.recv(&mut self.buf, 1), "ack failed");
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        drop(self.tx.take()); // the child sees Disconnected / EOF and exits
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(self.pid, &mut st, 0) };
+    }
+}
+
+fn child_loop(role: Role, mut rx: Rx, mut tx: Tx, len: usize) {
+    let mut buf = Vec::with_capacity(len);
+    while rx.recv(&mut buf, len) {
+        match role {
+            Role::Echo => {
+                if !tx.send(&buf) {
+                    return;
+                }
+            }
+            Role::Sink => {
+                if buf.first() == Some(&0xFF) && !tx.send(&[1]) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A message of `len` bytes that a sink does not acknowledge.
+pub fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The message that asks a sink for an acknowledgement.
+pub fn marker(len: usize) -> Vec<u8> {
+    let mut m = payload(len);
+    m[0] = 0xFF;
+    m
+}
