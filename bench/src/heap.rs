@@ -172,6 +172,45 @@ impl RawAlloc for CoilHeap {
     }
 }
 
+/// coil's unsynchronized heap behind a `std::sync::Mutex`, the way a runtime
+/// shares one heap under a GIL: every call takes the lock. Only in
+/// `churn-threads`, where the plain `Heap` cannot take cross-thread frees.
+#[derive(Debug, Default)]
+pub struct CoilLocked(pub Mutex<coil_heap::Heap>);
+
+impl CoilLocked {
+    fn heap(&self) -> std::sync::MutexGuard<'_, coil_heap::Heap> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl RawAlloc for CoilLocked {
+    fn name(&self) -> &'static str {
+        "coil-locked"
+    }
+
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.heap()
+            .alloc(layout)
+            .map_or(ptr::null_mut(), |p| p.as_ptr())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        debug_assert!(!ptr.is_null());
+        // SAFETY: the caller guarantees `ptr` came from `alloc` of this heap
+        // with `layout` (so it is non-null) and is freed once; the lock makes
+        // this thread the heap's only user for the call.
+        unsafe { self.heap().dealloc(NonNull::new_unchecked(ptr), layout) }
+    }
+
+    fn trim(&self) -> bool {
+        self.heap().trim();
+        true
+    }
+}
+
 /// coil's thread-safe global allocator (`coil_heap::GlobalHeap`), through its
 /// `GlobalAlloc` methods, with `GlobalHeap::trim` as its trim call.
 #[derive(Debug, Default)]
@@ -235,6 +274,7 @@ pub fn each_impl(v: &mut impl Visit) {
 /// Calls `v` with every thread-safe implementation, coil's first.
 pub fn each_shared_impl(v: &mut impl VisitShared) {
     v.visit(&CoilGlobal);
+    v.visit(&CoilLocked::default());
     v.visit(&GLIBC);
     v.visit(&MIMALLOC);
     v.visit(&JEMALLOC);
