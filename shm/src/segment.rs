@@ -247,6 +247,9 @@ pub struct SharedMemory {
     fd: OwnedFd,
     map: MmapRaw,
     unlink_on_drop: bool,
+    /// Whether this handle told the tracker about the name (then unlinking
+    /// through it tells the tracker to forget it).
+    tracked: std::sync::atomic::AtomicBool,
 }
 
 impl SharedMemory {
@@ -330,6 +333,7 @@ impl SharedMemory {
             fd,
             map,
             unlink_on_drop: false,
+            tracked: opts.track.into(),
         })
     }
 
@@ -400,6 +404,8 @@ impl SharedMemory {
             fd,
             map,
             unlink_on_drop: false,
+            // Another process may have created it tracked: tell the tracker on unlink.
+            tracked: true.into(),
         })
     }
 
@@ -474,6 +480,7 @@ impl SharedMemory {
             fd,
             map,
             unlink_on_drop: false,
+            tracked: false.into(),
         })
     }
 
@@ -664,7 +671,10 @@ impl SharedMemory {
                 "an anonymous segment has no name to unlink",
             ));
         };
-        unlink_name(full)
+        unlink_name(
+            full,
+            self.tracked.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Unlink the name when this handle drops (in the process that drops it).
@@ -696,7 +706,12 @@ impl SharedMemory {
     /// ```
     pub fn untrack(&self) {
         if let Some(full) = &self.name {
-            tracker::unregister(full);
+            if self
+                .tracked
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracker::unregister(full);
+            }
         }
     }
 
@@ -810,12 +825,14 @@ impl SharedMemory {
 /// # Ok::<(), coil_shm::Error>(())
 /// ```
 pub fn unlink(name: &str) -> Result<()> {
-    unlink_name(&validate_name(name)?)
+    unlink_name(&validate_name(name)?, true)
 }
 
-fn unlink_name(full: &str) -> Result<()> {
+fn unlink_name(full: &str, tracked: bool) -> Result<()> {
     let r = nix::sys::mman::shm_unlink(full).map_err(|e| map_open_err(e, &full[1..]));
-    tracker::unregister(full);
+    if tracked {
+        tracker::unregister(full);
+    }
     r
 }
 
@@ -823,7 +840,10 @@ impl Drop for SharedMemory {
     fn drop(&mut self) {
         if self.unlink_on_drop {
             if let Some(full) = &self.name {
-                let _ = unlink_name(full);
+                let _ = unlink_name(
+                    full,
+                    self.tracked.load(std::sync::atomic::Ordering::Relaxed),
+                );
             }
         }
     }
