@@ -22,7 +22,7 @@
 //! Consumers do the same with `head`. A process that dies between its claim
 //! and its final store leaves the slot in `WRITING`/`READING` with its pid;
 //! a blocked peer that finds that pid dead (checked every
-//! [`RECHECK`](super::core::RECHECK) while waiting) moves the slot on to the
+//! `RECHECK`, 10 ms, while waiting) moves the slot on to the
 //! next lap with one CAS from the exact state it saw, so concurrent recoverers
 //! cannot both succeed. The only message lost is the one the dead process was
 //! writing or reading.
