@@ -77,11 +77,11 @@ impl Drop for Tree {
     }
 }
 
-/// A tree N deep whose every spine node also has a leaf child (2N - 1 nodes).
+/// A tree N deep (a spine of N nodes; every fourth spine node also has a
+/// leaf child, so the tree is not a plain list).
 #[test]
 fn deep_tree_drops_in_constant_stack() {
     small_stack(|| {
-        let n = N / 2;
         let drops = StdRc::new(Cell::new(0));
         let leaf = |d: &StdRc<Cell<usize>>| {
             Rc::new(Tree {
@@ -90,14 +90,22 @@ fn deep_tree_drops_in_constant_stack() {
             })
         };
         let mut root = leaf(&drops);
-        for _ in 1..n {
+        let mut nodes = 1;
+        for depth in 1..N {
+            let kids = if depth % 4 == 0 {
+                nodes += 1;
+                vec![leaf(&drops), root]
+            } else {
+                vec![root]
+            };
+            nodes += 1;
             root = Rc::new(Tree {
-                kids: vec![leaf(&drops), root],
+                kids,
                 drops: drops.clone(),
             });
         }
         drop(root);
-        assert_eq!(drops.get(), 2 * n - 1);
+        assert_eq!(drops.get(), nodes);
         assert_eq!(trashcan::pending(), 0);
     });
 }
