@@ -442,12 +442,89 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.put_until(v, Some(Instant::now()))
     }
 
+    /// Put raw bytes as one message, skipping the encoder (the fast way to
+    /// move large binary payloads: serde encodes a `Vec<u8>` element by
+    /// element). A typed reader sees the bytes as an encoded `T`.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put), less [`Error::Encode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: coil_procs::Queue<u8> = coil_procs::Queue::new()?;
+    /// q.put_bytes(&[1, 2, 3])?;
+    /// assert_eq!(q.get_bytes()?, [1, 2, 3]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        let mut buf = Vec::with_capacity(HEADER + bytes.len());
+        buf.extend_from_slice(&[0; HEADER]);
+        buf.extend_from_slice(bytes);
+        self.put_raw(buf, None)
+    }
+
+    /// Take the next message as raw bytes (no decoding).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: coil_procs::Queue<u8> = coil_procs::Queue::new()?;
+    /// q.put(&7)?;
+    /// assert_eq!(q.get_bytes()?, [7]);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn get_bytes(&self) -> Result<Vec<u8>> {
+        self.get_bytes_until(None)
+    }
+
+    /// Take the next message as raw bytes, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] if nothing came in time; as
+    /// [`get_bytes`](Self::get_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q: coil_procs::Queue<u8> = coil_procs::Queue::new()?;
+    /// assert_eq!(q.get_bytes_timeout(Duration::ZERO), Err(coil_procs::Error::Empty));
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn get_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        self.get_bytes_until(Some(Instant::now() + timeout))
+    }
+
+    fn get_bytes_until(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        let bytes = self.recv_message(deadline)?;
+        self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
+        Ok(bytes)
+    }
+
     fn put_until(&self, v: &T, deadline: Option<Instant>) -> Result<()> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
         let mut buf = vec![0u8; HEADER];
         codec::encode_into(&mut buf, v)?;
+        self.put_raw(buf, deadline)
+    }
+
+    /// Send `buf` (HEADER bytes of room, then the message).
+    fn put_raw(&self, mut buf: Vec<u8>, deadline: Option<Instant>) -> Result<()> {
         let len = buf.len() - HEADER;
         if len > self.shared.max_message {
             return Err(Error::MessageTooLarge {
@@ -568,12 +645,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(Error::Closed);
-        }
-        let bytes = self.recv_message(deadline)?;
-        self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
-        codec::decode(&bytes)
+        codec::decode(&self.get_bytes_until(deadline)?)
     }
 
     fn recv_message(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {

@@ -158,6 +158,27 @@ fn large_messages_cross_processes() {
 }
 
 #[test]
+fn raw_bytes_cross_processes() {
+    for kind in KINDS {
+        let q: Queue<Vec<u8>> = Queue::with_options(&QueueOptions::new().transport(kind)).unwrap();
+        let tx = q.clone();
+        let mut p = Process::new(move || {
+            for i in 0..3u8 {
+                tx.put_bytes(&vec![i; (1 << 20) + i as usize]).unwrap();
+            }
+        });
+        p.start().unwrap();
+        for i in 0..3u8 {
+            let v = q.get_bytes_timeout(Duration::from_secs(60)).unwrap();
+            assert_eq!(v.len(), (1 << 20) + i as usize);
+            assert!(v.iter().all(|&b| b == i));
+        }
+        p.join(None).unwrap();
+        assert_eq!(q.qsize(), 0);
+    }
+}
+
+#[test]
 fn bad_input_and_timeouts() {
     for kind in KINDS {
         let o = QueueOptions::new()
