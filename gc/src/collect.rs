@@ -38,7 +38,8 @@ use crate::{
     DebugFlags,
     gc::{Object, run_finalizer},
     head::{
-        self, COLLECTING, GcHead, HAS_CALLBACKS, MARK, OWNED, REFS_MASK, REFS_MAX, UNREACHABLE,
+        self, COLLECTING, GEN_MASK, GEN_SHIFT, GcHead, HAS_CALLBACKS, MARK, OWNED, REFS_MASK,
+        UNREACHABLE,
     },
     space::SpaceState,
     trace::{Op, Visitor},
@@ -63,7 +64,7 @@ unsafe fn nn(p: *mut GcHead) -> NonNull<GcHead> {
 /// A sentinel for a private list, on the stack for the duration of a phase.
 /// Its address must not change while the list is non-empty.
 fn sentinel() -> GcHead {
-    GcHead::new(&head::SENTINEL_VTABLE)
+    GcHead::new(&head::SENTINEL_VTABLE, 0)
 }
 
 /// Set all gc_refs = strong count, and COLLECTING. After this, gc_refs > 0
@@ -75,12 +76,7 @@ unsafe fn update_refs(list: *mut GcHead) {
         let mut gc = (*list).next.get();
         while gc != list {
             let h = nn(gc);
-            let strong = head::header(h).strong();
-            let refs = if strong >= REFS_MAX as usize {
-                REFS_MAX
-            } else {
-                strong as u32
-            };
+            let refs = head::init_refs(h);
             // Garbage re-examined by check_garbage stays owned: OWNED
             // stands in for UNREACHABLE, which move_unreachable reuses.
             let b = head::bits(h);
@@ -116,13 +112,41 @@ struct Garbage {
     finalizers: bool,
 }
 
+/// `update_refs` and `subtract_refs` in one pass, for a collection of
+/// generations `0..=max_gen` of space `space` (all of them in `young`):
+/// each member's gc_refs is set from its strong count the first time it is
+/// touched — as a target or in the walk — and then decremented for each
+/// internal reference. After this, every object of `young` has COLLECTING
+/// set and gc_refs > 0 exactly if it is referenced from outside.
+unsafe fn update_and_subtract_refs(young: *mut GcHead, space: u32, max_gen: u32) {
+    let mut v = Visitor::new(Op::SubtractFused { space, max_gen });
+    // SAFETY: live list nodes with initialised values.
+    unsafe {
+        let mut gc = (*young).next.get();
+        while gc != young {
+            let h = nn(gc);
+            let b = head::bits(h);
+            if b & COLLECTING == 0 {
+                head::set_bits(h, b | COLLECTING | head::init_refs(h));
+            }
+            ((*gc).vtable.trace)(h, &mut v);
+            gc = (*gc).next.get();
+        }
+    }
+}
+
 /// Move the objects of `young` with gc_refs == 0 that are not reachable
 /// from the others into `unreachable`. Loop invariant: every object before
 /// `gc` in `young` is reachable and scanned (COLLECTING clear); objects
 /// found reachable later are appended to `young`'s tail and scanned in
 /// turn — the list is the work list, so any depth runs in constant stack.
 /// Returns the number of reachable objects left in `young`.
-unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead, g: &mut Garbage) -> usize {
+unsafe fn move_unreachable(
+    young: *mut GcHead,
+    unreachable: *mut GcHead,
+    g: &mut Garbage,
+    survivor_gen: u32,
+) -> usize {
     let mut survivors = 0;
     let mut v = Visitor::new(Op::Reach { young });
     // SAFETY: live list nodes; the visitor moves only COLLECTING objects
@@ -136,7 +160,10 @@ unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead, g: &mut
                 // Reachable: everything it refers to is too.
                 ((*gc).vtable.trace)(h, &mut v);
                 let b = head::bits(h);
-                head::set_bits(h, b & !(COLLECTING | REFS_MASK));
+                head::set_bits(
+                    h,
+                    (b & !(COLLECTING | REFS_MASK | GEN_MASK)) | (survivor_gen << GEN_SHIFT),
+                );
                 survivors += 1;
                 gc = (*gc).next.get();
             } else {
@@ -249,7 +276,7 @@ unsafe fn finalize_garbage(unreachable: *mut GcHead) -> usize {
 /// outside again). Recompute reachability within the garbage: resurrected
 /// objects and everything they reach survive (moved to `old`); the rest
 /// stays in `unreachable`. (CPython 3.9+'s `handle_resurrected_objects`.)
-unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead) {
+unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead, old_gen: u32) {
     let mut still = sentinel();
     let still: *mut GcHead = &mut still;
     // SAFETY: live list nodes; `still` lives until the end of this function
@@ -258,12 +285,12 @@ unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead) {
         head::list_init(still);
         update_refs(unreachable);
         subtract_refs(unreachable);
-        move_unreachable(unreachable, still, &mut Garbage::default());
+        move_unreachable(unreachable, still, &mut Garbage::default(), 0);
         // What is left in `unreachable` was resurrected.
         let mut gc = (*unreachable).next.get();
         while gc != unreachable {
             let h = nn(gc);
-            head::set_bits(h, head::bits(h) & HAS_CALLBACKS);
+            head::set_gen(h, old_gen);
             gc = (*gc).next.get();
         }
         head::list_merge(unreachable, old);
@@ -313,6 +340,7 @@ unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
             // From now on the ordinary count path frees it (its value is
             // flagged dropped, so that path only releases the memory).
             head::set_bits(h, 0);
+            (*gc).space.set(0);
             if hdr.strong() == 0 {
                 (vt.release)(h);
             }
@@ -323,7 +351,12 @@ unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
 
 /// Keep each object of `list` in `garbage` (a new strong reference) and
 /// move the list to `old`. Returns the number of objects.
-unsafe fn save_garbage(st: &SpaceState, list: *mut GcHead, old: *mut GcHead) -> usize {
+unsafe fn save_garbage(
+    st: &SpaceState,
+    list: *mut GcHead,
+    old: *mut GcHead,
+    old_gen: u32,
+) -> usize {
     let mut n = 0;
     // SAFETY: live list nodes with initialised values.
     unsafe {
@@ -331,7 +364,7 @@ unsafe fn save_garbage(st: &SpaceState, list: *mut GcHead, old: *mut GcHead) -> 
         let mut gc = (*list).next.get();
         while gc != list {
             let h = nn(gc);
-            head::set_bits(h, head::bits(h) & HAS_CALLBACKS);
+            head::set_gen(h, old_gen);
             saved.push(Object::new_ref(h));
             n += 1;
             gc = (*gc).next.get();
@@ -402,10 +435,10 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
             head::list_merge(st.gen_head(g), young);
         }
         // deduce_unreachable
-        update_refs(young);
-        subtract_refs(young);
+        let old_gen = (generation + 1).min(2) as u32;
+        update_and_subtract_refs(young, st.id, generation as u32);
         let mut g = Garbage::default();
-        let survivors = move_unreachable(young, unreachable, &mut g);
+        let survivors = move_unreachable(young, unreachable, &mut g, old_gen);
         // Survivors move on to the next generation (before any user code).
         if young != old {
             if generation == 1 {
@@ -434,10 +467,10 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
             handle_weakrefs(unreachable);
         }
         if g.finalizers && finalize_garbage(unreachable) > 0 {
-            check_garbage(unreachable, old);
+            check_garbage(unreachable, old, old_gen);
         }
         if debug.contains(DebugFlags::SAVEALL) {
-            out.collected = save_garbage(st, unreachable, old);
+            out.collected = save_garbage(st, unreachable, old, old_gen);
         } else {
             out.collected = delete_garbage(unreachable);
         }
@@ -445,7 +478,7 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
             if debug.contains(DebugFlags::UNCOLLECTABLE) {
                 debug_list(finalizers, "uncollectable");
             }
-            out.uncollectable = save_garbage(st, finalizers, old);
+            out.uncollectable = save_garbage(st, finalizers, old, old_gen);
         }
     }
     if debug.contains(DebugFlags::STATS) {

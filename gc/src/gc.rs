@@ -242,7 +242,8 @@ impl<T: Trace + 'static> Gc<T> {
         } else {
             Flags::empty()
         };
-        let b = GcBox::<T>::allocate(GcHead::new(vt), value, Alloc::default(), flags);
+        let id = if tracked { sp.id } else { 0 };
+        let b = GcBox::<T>::allocate(GcHead::new(vt, id), value, Alloc::default(), flags);
         if tracked {
             // SAFETY: a fresh box, not in any list.
             unsafe { sp.track_new(b.cast()) };

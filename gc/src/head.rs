@@ -6,7 +6,8 @@
 //!   +0   next    *mut GcHead        generation-list links (null: untracked)
 //!   +8   prev    *mut GcHead
 //!   +16  vtable  &'static VTable    trace / drop / free / finalize of T
-//!   +24  bits    u32 (+4 padding)   the collector's per-object state
+//!   +24  bits    u32                the collector's per-object state
+//!   +28  space   u32                id of the space tracking it (0: none)
 //!   +32  Header  strong | weak | flags        (coil-refcount, 16 bytes)
 //!   +48  value: T                 (a 16-byte value: one 64-byte block)
 //! ```
@@ -22,7 +23,8 @@
 //!   bit 28  OWNED          the collector decided this object dies and will
 //!                          drop its value: a count reaching zero leaves it alone
 //!   bit 27  MARK           scratch mark (legacy-finalizer reachability)
-//!   bits 0..27  gc_refs    strong count minus internal references, saturating
+//!   bits 25-26  generation 0, 1, 2, or 3 (frozen) — which list holds it
+//!   bits 0..25  gc_refs    strong count minus internal references, saturating
 //! ```
 //!
 //! # Invariants
@@ -37,7 +39,12 @@
 //!    clear on every object when no collection runs.
 //! 4. `gc_refs` saturates at [`REFS_MAX`]: a saturated object is never
 //!    decremented, so it is treated as reachable (a possible leak of an object
-//!    with over 134 million internal references, never a premature free).
+//!    with over 33 million internal references, never a premature free).
+//! 6. The generation bits and the space id of a tracked object name the list
+//!    it is in; `gc_refs` is 0 outside collections. A collection of
+//!    generation `g` of space `s` treats exactly the objects with space `s`
+//!    and generation `<= g` as members, which lets `subtract_refs` initialise
+//!    `gc_refs` on first touch (no separate `update_refs` pass).
 //! 5. Only the thread that owns the space touches any of this (handles are
 //!    `!Send`), so plain loads and stores are used throughout.
 
@@ -59,7 +66,9 @@ pub(crate) const UNREACHABLE: u32 = 1 << 30;
 pub(crate) const HAS_CALLBACKS: u32 = 1 << 29;
 pub(crate) const OWNED: u32 = 1 << 28;
 pub(crate) const MARK: u32 = 1 << 27;
-pub(crate) const REFS_MAX: u32 = (1 << 27) - 1;
+pub(crate) const GEN_SHIFT: u32 = 25;
+pub(crate) const GEN_MASK: u32 = 3 << GEN_SHIFT;
+pub(crate) const REFS_MAX: u32 = (1 << 25) - 1;
 pub(crate) const REFS_MASK: u32 = REFS_MAX;
 
 /// Type-erased operations on one object type.
@@ -89,6 +98,7 @@ pub(crate) struct GcHead {
     pub(crate) prev: Cell<*mut GcHead>,
     pub(crate) vtable: &'static VTable,
     pub(crate) bits: Cell<u32>,
+    pub(crate) space: Cell<u32>,
 }
 
 unsafe fn no_trace(_: NonNull<GcHead>, _: &mut Visitor<'_>) {}
@@ -116,12 +126,13 @@ pub(crate) static SENTINEL_VTABLE: VTable = VTable {
 impl GcHead {
     /// A head with null links (an untracked object, or a sentinel before
     /// [`list_init`]).
-    pub(crate) const fn new(vtable: &'static VTable) -> Self {
+    pub(crate) const fn new(vtable: &'static VTable, space: u32) -> Self {
         GcHead {
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
             vtable,
             bits: Cell::new(0),
+            space: Cell::new(space),
         }
     }
 }
@@ -157,6 +168,35 @@ pub(crate) unsafe fn bits(h: NonNull<GcHead>) -> u32 {
 pub(crate) unsafe fn set_bits(h: NonNull<GcHead>, b: u32) {
     // SAFETY: live box; single-thread access (invariant 5).
     unsafe { (*h.as_ptr()).bits.set(b) };
+}
+
+/// gc_refs from the strong count (saturating at [`REFS_MAX`]; at least 1
+/// for a member that is being visited, since the visitor's edge counts).
+///
+/// # Safety
+///
+/// As [`bits`].
+#[inline(always)]
+pub(crate) unsafe fn init_refs(h: NonNull<GcHead>) -> u32 {
+    // SAFETY: caller.
+    let strong = unsafe { header(h) }.strong();
+    if strong >= REFS_MAX as usize {
+        REFS_MAX
+    } else {
+        strong as u32
+    }
+}
+
+/// Resets an object's bits to "in generation `gen`, not collecting",
+/// keeping only `HAS_CALLBACKS`.
+///
+/// # Safety
+///
+/// As [`bits`].
+#[inline(always)]
+pub(crate) unsafe fn set_gen(h: NonNull<GcHead>, gen_: u32) {
+    // SAFETY: caller.
+    unsafe { set_bits(h, (bits(h) & HAS_CALLBACKS) | (gen_ << GEN_SHIFT)) };
 }
 
 /// Initialises a list sentinel: an empty circular list.

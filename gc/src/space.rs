@@ -49,7 +49,7 @@ pub(crate) struct GenState {
 impl GenState {
     fn new(threshold: usize) -> Self {
         GenState {
-            head: GcHead::new(&head::SENTINEL_VTABLE),
+            head: GcHead::new(&head::SENTINEL_VTABLE, 0),
             threshold: Cell::new(threshold),
             count: Cell::new(0),
         }
@@ -57,6 +57,8 @@ impl GenState {
 }
 
 pub(crate) struct SpaceState {
+    /// Unique id, stored in each tracked object's head.
+    pub(crate) id: u32,
     pub(crate) gens: [GenState; 3],
     pub(crate) permanent: GenState,
     enabled: Cell<bool>,
@@ -78,7 +80,10 @@ impl SpaceState {
     fn boxed(collector: Box<dyn Collector>) -> NonNull<SpaceState> {
         let (t0, t1, t2) = DEFAULT_THRESHOLDS;
         let name = collector.name();
+        static NEXT_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+        let id = NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let st = Box::new(SpaceState {
+            id,
             gens: [GenState::new(t0), GenState::new(t1), GenState::new(t2)],
             permanent: GenState::new(0),
             enabled: Cell::new(true),
@@ -694,8 +699,12 @@ impl Space {
     pub fn freeze(&self) {
         let st = self.state();
         for g in 0..3 {
-            // SAFETY: initialised sentinels of this space.
-            unsafe { head::list_merge(st.gen_head(g), st.perm_head()) };
+            // SAFETY: initialised sentinels of this space; generation 3
+            // (frozen) is never a member of a collection.
+            unsafe {
+                for_each(st.gen_head(g), |h| head::set_gen(h, 3));
+                head::list_merge(st.gen_head(g), st.perm_head());
+            }
             st.gens[g].count.set(0);
         }
     }
@@ -709,7 +718,10 @@ impl Space {
     pub fn unfreeze(&self) {
         let st = self.state();
         // SAFETY: initialised sentinels of this space.
-        unsafe { head::list_merge(st.perm_head(), st.gen_head(2)) };
+        unsafe {
+            for_each(st.perm_head(), |h| head::set_gen(h, 2));
+            head::list_merge(st.perm_head(), st.gen_head(2));
+        }
     }
 
     /// Number of objects in the permanent generation (`gc.get_freeze_count`).
@@ -831,6 +843,8 @@ impl Drop for Space {
                         break;
                     }
                     head::list_remove(gc);
+                    (*gc).space.set(0);
+                    head::set_gen(NonNull::new_unchecked(gc), 0);
                     head::header(NonNull::new_unchecked(gc)).remove_flags_local(Flags::TRACKED);
                 }
             }

@@ -21,7 +21,7 @@ use std::{
 
 use crate::{
     gc::{Gc, Object, Weak},
-    head::{self, COLLECTING, GcHead, MARK, REFS_MASK, REFS_MAX, UNREACHABLE},
+    head::{self, COLLECTING, GEN_SHIFT, GcHead, MARK, REFS_MASK, REFS_MAX, UNREACHABLE},
 };
 
 /// A value whose `Gc` references the collector can enumerate (CPython's
@@ -83,8 +83,13 @@ pub unsafe trait Trace {
 /// What a visitor does with each reference (private: the collector's phases
 /// plus a user callback).
 pub(crate) enum Op<'a> {
-    /// `subtract_refs`: decrement the gc_refs of collected targets.
+    /// `subtract_refs` (check_garbage): decrement the gc_refs of targets
+    /// marked COLLECTING by `update_refs`.
     Subtract,
+    /// `subtract_refs` of a generation collection: members are the objects
+    /// of space `space` with generation `<= max_gen`; their gc_refs is
+    /// initialised from the strong count on first touch.
+    SubtractFused { space: u32, max_gen: u32 },
     /// `move_unreachable`'s `visit_reachable`: targets are reachable.
     Reach { young: *mut GcHead },
     /// Mark collected targets and push them on a work list.
@@ -172,6 +177,24 @@ impl<'a> Visitor<'a> {
                         if refs != 0 && refs != REFS_MAX {
                             head::set_bits(h, b - 1);
                         }
+                    }
+                }
+            }
+            Op::SubtractFused { space, max_gen } => {
+                // SAFETY: as above.
+                unsafe {
+                    let b = head::bits(h);
+                    if b & COLLECTING != 0 {
+                        let refs = b & REFS_MASK;
+                        if refs != 0 && refs != REFS_MAX {
+                            head::set_bits(h, b - 1);
+                        }
+                    } else if (*h.as_ptr()).space.get() == *space
+                        && (b >> GEN_SHIFT) & 3 <= *max_gen
+                    {
+                        let refs = head::init_refs(h);
+                        let refs = if refs == REFS_MAX { refs } else { refs - 1 };
+                        head::set_bits(h, b | COLLECTING | refs);
                     }
                 }
             }

@@ -1048,3 +1048,23 @@ fn test_object_downcast_and_garbage_handles() {
     assert!(o.downcast::<Dict>().is_none());
     assert!(o.type_name().ends_with("List"));
 }
+
+#[test]
+fn test_cross_space_references() {
+    // References between spaces count as external: a cycle through two
+    // spaces is not collected by either (a leak, never a premature free),
+    // and each space's collection leaves the other's objects alone.
+    let (s1, s2) = (Space::new(), Space::new());
+    let d = Drops::default();
+    let a = list(&s1, &d);
+    let b = list(&s2, &d);
+    append(&a, &b);
+    append(&b, &a);
+    let c = list(&s2, &d);
+    append(&c, &c);
+    drop((a, b, c));
+    assert_eq!(s1.collect(2).unwrap(), 0);
+    assert_eq!(s2.collect(0).unwrap(), 1, "only s2's own cycle");
+    assert_eq!(s2.collect(2).unwrap(), 0);
+    assert_eq!(d.get(), 1);
+}

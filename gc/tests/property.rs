@@ -43,6 +43,7 @@ fn check_graph(
     handles: &[usize],
     finalized: &[usize],
     young: bool,
+    steps: &[u8],
 ) {
     let s = Space::new();
     s.disable();
@@ -73,7 +74,6 @@ fn check_graph(
     }
     let kept: Vec<Gc<Node>> = handles.iter().map(|&h| nodes[h].clone()).collect();
     drop(nodes);
-    s.collect(2).unwrap();
     // Model: reachability from the handles.
     let mut reach = vec![false; n];
     let mut stack: Vec<usize> = handles.to_vec();
@@ -83,6 +83,24 @@ fn check_graph(
             stack.extend(edges.iter().filter(|e| e.0 == x).map(|e| e.1));
         }
     }
+    // Young collections (and a freeze/unfreeze) never free a reachable node.
+    for (i, &g) in steps.iter().enumerate() {
+        if i == 1 {
+            s.freeze();
+            s.collect(2).unwrap();
+            s.unfreeze();
+        }
+        s.collect(usize::from(g % 3)).unwrap();
+        let f = freed.borrow();
+        for i in 0..n {
+            assert!(
+                !(f[i] && reach[i]),
+                "reachable node {i} freed by collect({})",
+                g % 3
+            );
+        }
+    }
+    s.collect(2).unwrap();
     let f = freed.borrow().clone();
     for i in 0..n {
         assert_eq!(
@@ -115,8 +133,16 @@ fn check_graph(
     assert_eq!(s.tracked_count(), 0);
 }
 
-/// (nodes, edges, handles, nodes with finalizers, age them first)
-type Case = (usize, Vec<(usize, usize)>, Vec<usize>, Vec<usize>, bool);
+/// (nodes, edges, handles, nodes with finalizers, age them first, young
+/// collections to run before the full one)
+type Case = (
+    usize,
+    Vec<(usize, usize)>,
+    Vec<usize>,
+    Vec<usize>,
+    bool,
+    Vec<u8>,
+);
 
 fn graph() -> impl Strategy<Value = Case> {
     (1usize..24).prop_flat_map(|n| {
@@ -126,6 +152,7 @@ fn graph() -> impl Strategy<Value = Case> {
             prop::collection::vec(0..n, 0..4),
             prop::collection::vec(0..n, 0..3),
             any::<bool>(),
+            prop::collection::vec(any::<u8>(), 0..4),
         )
     })
 }
@@ -133,8 +160,8 @@ fn graph() -> impl Strategy<Value = Case> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
     #[test]
-    fn collect_frees_exactly_the_unreachable((n, edges, handles, fin, young) in graph()) {
-        check_graph(n, &edges, &handles, &fin, young);
+    fn collect_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
+        check_graph(n, &edges, &handles, &fin, young, &steps);
     }
 }
 
@@ -147,5 +174,6 @@ fn fixed_small_graph() {
         &[1],
         &[2, 4],
         true,
+        &[0, 1, 0],
     );
 }
