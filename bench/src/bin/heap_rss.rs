@@ -80,7 +80,8 @@ fn print_rows(name: &str, order: FreeOrder, f: &RssFigures) {
     let used = f.full.saturating_sub(f.baseline) as f64;
     let mib = |b: u64| b.saturating_sub(f.baseline) as f64 / MIB;
     // RSS may grow by a page while nothing is returned: clamp at 0.
-    let returned = |after: u64| (100.0 * (f.full as f64 - after as f64) / (used * freed / count)).max(0.0);
+    let returned =
+        |after: u64| (100.0 * (f.full as f64 - after as f64) / (used * freed / count)).max(0.0);
     match order {
         FreeOrder::Random => {
             let w = "rss-after-free";
