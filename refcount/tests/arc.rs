@@ -72,10 +72,6 @@ fn arc_basics_match_rc() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "immortal boxes are leaked on purpose (miri reports the leak)"
-)]
 fn arc_immortal_is_not_written() {
     let a = Arc::new_immortal(5);
     assert!(Arc::flags(&a).contains(Flags::IMMORTAL | Flags::ATOMIC));

@@ -117,10 +117,6 @@ fn value_dropped_when_strong_goes_memory_when_weak_goes() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "immortal boxes are leaked on purpose (miri reports the leak)"
-)]
 fn get_mut_only_when_unique() {
     let mut a = Rc::new(1);
     *Rc::get_mut(&mut a).unwrap() = 2;
@@ -155,10 +151,6 @@ fn make_mut_clones_on_write() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "immortal boxes are leaked on purpose (miri reports the leak)"
-)]
 fn try_unwrap_kills_weak_handles_and_runs_callbacks() {
     let ran = StdRc::new(Cell::new(0));
     let a = Rc::new(String::from("x"));
@@ -190,10 +182,6 @@ fn into_raw_from_raw_round_trip() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "immortal boxes are leaked on purpose (miri reports the leak)"
-)]
 fn immortal_counts_are_never_written_and_never_freed() {
     let log = Log::default();
     let a = Rc::new(Tracked("immortal", log.clone()));
