@@ -6,10 +6,9 @@ use std::fmt;
 ///
 /// # Examples
 /// ```
-/// use std::alloc::Layout;
-/// let heap = coil_heap::Heap::new();
-/// let err = heap.try_alloc(Layout::from_size_align(isize::MAX as usize - 7, 8).unwrap()).unwrap_err();
-/// assert!(matches!(err, coil_heap::Error::OutOfMemory { .. }));
+/// let err = coil_heap::trace::take_snapshot().unwrap_err();
+/// assert_eq!(err, coil_heap::Error::NotTracing);
+/// println!("{err}"); // "the heap must be tracing memory allocations (call trace::start)"
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -195,6 +195,7 @@ pub(crate) fn at_fork(
 ///
 /// # Examples
 /// ```
+/// # if cfg!(miri) { return; } // miri isolates the program from /proc
 /// if let Some(rss) = coil_heap::sys::resident_bytes() {
 ///     assert!(rss > 0);
 /// }
