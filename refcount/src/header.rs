@@ -227,6 +227,40 @@ impl Header {
                 .intersects(Flags::VALUE_DROPPED | Flags::WEAK_CLEARED)
     }
 
+    /// Checks the header invariants 1, 2 and 5 of the [module
+    /// documentation](self) and panics with the broken one. Called on slow
+    /// paths when built with `--cfg coil_debug_full`; callable by any crate
+    /// that manipulates headers directly.
+    ///
+    /// # Panics
+    ///
+    /// If an invariant is broken (a bug in a handle implementation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::Rc;
+    /// Rc::header(&Rc::new(1)).check_invariants();
+    /// ```
+    pub fn check_invariants(&self) {
+        let (s, w) = (self.strong(), self.weak.load(Ordering::Relaxed));
+        assert!(
+            !(MAX_MORTAL..IMMORTAL_THRESHOLD).contains(&s),
+            "invariant 1: strong count {s:#x} overflowed"
+        );
+        assert!(s == 0 || w >= 1, "invariant 2: strong {s} with weak {w}");
+        assert!(
+            w < MAX_WEAK || w == WEAK_LOCKED,
+            "invariant 5: weak count {w:#x} overflowed"
+        );
+        if s >= IMMORTAL_THRESHOLD {
+            assert!(
+                self.flags().contains(Flags::IMMORTAL),
+                "immortal count without IMMORTAL flag"
+            );
+        }
+    }
+
     // ------------------------------------------------------------------
     // Single-thread discipline: plain loads and stores.
     // ------------------------------------------------------------------

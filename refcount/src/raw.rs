@@ -335,6 +335,8 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     pub unsafe fn drop_value<C: Counter>(this: NonNull<Self>) -> bool {
         // SAFETY: live box (caller).
         let h = unsafe { Self::header(this).as_ref() };
+        #[cfg(coil_debug_full)]
+        h.check_invariants();
         if h.flags().contains(Flags::VALUE_DROPPED) {
             return false;
         }
