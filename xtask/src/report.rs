@@ -266,7 +266,13 @@ fn impl_rank(imp: &str) -> usize {
 /// order, implementations coil first and CPython last.
 pub fn tables(rows: &[Row]) -> Vec<Table> {
     let mut tables: Vec<Table> = Vec::new();
-    for r in rows {
+    // The Rust rows first, so their metric order (the first is the primary)
+    // wins over the order a CPython script printed.
+    let ordered = rows
+        .iter()
+        .filter(|r| !r.is_cpython())
+        .chain(rows.iter().filter(|r| r.is_cpython()));
+    for r in ordered {
         let t = match tables
             .iter_mut()
             .position(|t| t.suite == r.suite && t.workload == r.workload)
@@ -920,6 +926,17 @@ mod tests {
         assert_eq!(t[2].best("returned_pct"), Some("coil"));
         assert_eq!(t[2].value("coil", "rss_after_mib"), None);
         assert_eq!(t[3].verdict(), "coil is the only implementation measured.");
+    }
+
+    #[test]
+    fn metric_order_comes_from_the_rust_rows() {
+        let rows = vec![
+            Row::new("heap", "rss", "cpython", "rss_mib", 1.0),
+            Row::new("heap", "rss", "cpython", "returned_pct", 98.0),
+            Row::new("heap", "rss", "coil", "returned_pct", 95.0),
+            Row::new("heap", "rss", "coil", "rss_mib", 1.0),
+        ];
+        assert_eq!(tables(&rows)[0].metrics, ["returned_pct", "rss_mib"]);
     }
 
     #[test]
