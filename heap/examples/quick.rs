@@ -99,6 +99,72 @@ fn rss(ordered: bool) {
     }
 }
 
+/// churn-threads: two threads churn two live sets of 250,000 objects each, swapping
+/// sets every 10,000 steps, so about half the frees are of the other thread's blocks.
+/// Returns ns per step per thread (best of 5).
+fn churn_threads<A: GlobalAlloc + Sync>(a: &A) -> f64 {
+    use std::sync::{Barrier, Mutex};
+    let per = 250_000;
+    let mut s = 7u64;
+    let fill = |s: &mut u64| -> Vec<(usize, Layout)> {
+        (0..per)
+            .map(|_| {
+                let l = Layout::from_size_align((xorshift(s) % 505 + 8) as usize, 8).unwrap();
+                // SAFETY: a valid layout.
+                (unsafe { a.alloc(l) } as usize, l)
+            })
+            .collect()
+    };
+    let sets = [Mutex::new(fill(&mut s)), Mutex::new(fill(&mut s))];
+    let rounds = 20;
+    let step = 10_000;
+    let mut best = f64::INFINITY;
+    for rep in 0..5u64 {
+        let barrier = Barrier::new(2);
+        let took = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..2usize)
+                .map(|t| {
+                    let (sets, barrier) = (&sets, &barrier);
+                    sc.spawn(move || {
+                        let mut s = rep * 17 + t as u64 + 1;
+                        barrier.wait();
+                        let t0 = Instant::now();
+                        for r in 0..rounds {
+                            let mut set = sets[(t + r) % 2].lock().unwrap();
+                            for _ in 0..step {
+                                let i = (xorshift(&mut s) % per as u64) as usize;
+                                let (p, l) = set[i];
+                                let nl = Layout::from_size_align(
+                                    (xorshift(&mut s) % 505 + 8) as usize,
+                                    8,
+                                )
+                                .unwrap();
+                                // SAFETY: `p` is live with `l`; `nl` is valid.
+                                unsafe {
+                                    a.dealloc(p as *mut u8, l);
+                                    set[i] = (a.alloc(nl) as usize, nl);
+                                }
+                            }
+                            drop(set);
+                            barrier.wait();
+                        }
+                        t0.elapsed()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+        });
+        best = best.min(took.as_nanos() as f64 / (rounds * step) as f64);
+    }
+    for set in sets {
+        for (p, l) in set.into_inner().unwrap() {
+            // SAFETY: live blocks with their layouts.
+            unsafe { a.dealloc(p as *mut u8, l) };
+        }
+    }
+    best
+}
+
 fn main() {
     let heap_only = std::env::var_os("HEAP_ONLY").is_some();
     rss(true);
@@ -162,5 +228,15 @@ fn main() {
         |l| unsafe { System.alloc(l) },
         // SAFETY: pointers come from System with the same layout.
         |p, l| unsafe { System.dealloc(p, l) },
+    );
+    println!(
+        "{:40} {:8.2} ns/op",
+        "churn-threads global",
+        churn_threads(&GlobalHeap)
+    );
+    println!(
+        "{:40} {:8.2} ns/op",
+        "churn-threads glibc",
+        churn_threads(&System)
     );
 }
