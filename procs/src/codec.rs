@@ -18,13 +18,6 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) -> Re
     Ok(())
 }
 
-/// Encode `v` into a fresh buffer.
-pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
-    let mut b = Vec::new();
-    encode_into(&mut b, v)?;
-    Ok(b)
-}
-
 /// Decode exactly one `T` from `bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let (v, rest) =
@@ -44,7 +37,8 @@ mod tests {
 
     #[test]
     fn strict_decode() {
-        let b = encode(&(1u8, 2u8)).unwrap();
+        let mut b = Vec::new();
+        encode_into(&mut b, &(1u8, 2u8)).unwrap();
         assert_eq!(decode::<(u8, u8)>(&b).unwrap(), (1, 2));
         assert!(matches!(decode::<u8>(&b), Err(Error::Decode(_))));
         assert!(matches!(decode::<String>(&[0xff]), Err(Error::Decode(_))));

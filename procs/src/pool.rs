@@ -67,8 +67,52 @@ use crate::{
 const PREFETCH: usize = 64;
 
 type Outcome = std::result::Result<Vec<u8>, Error>;
-type Sink = Sender<(usize, Outcome)>;
-type WorkFn = Arc<dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, (u8, String)> + Send + Sync>;
+/// The results of one chunk: its first task index, its task count, and the
+/// worker's whole result frame (or the one error of every task in it).
+type Batch = (usize, usize, std::result::Result<Vec<u8>, Error>);
+type Sink = Sender<Batch>;
+/// Runs one encoded task, appending the encoded result to the buffer.
+type WorkFn =
+    Arc<dyn Fn(&[u8], &mut Vec<u8>) -> std::result::Result<(), (u8, String)> + Send + Sync>;
+
+/// The per-task entries of a result frame: (tag, body).
+fn entries(frame: &[u8], count: usize) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = 12;
+    (0..count).map(move |_| {
+        let tag = frame.get(at).copied().unwrap_or(TAG_DECODE);
+        let len = get_u32(frame, at + 1).unwrap_or(0) as usize;
+        let body = frame.get(at + 5..at + 5 + len).unwrap_or(&[]);
+        at += 5 + len;
+        (tag, body)
+    })
+}
+
+fn entry_error(tag: u8, body: &[u8]) -> Error {
+    let msg = String::from_utf8_lossy(body).into_owned();
+    if tag == TAG_PANIC {
+        Error::TaskPanicked(msg)
+    } else {
+        Error::Decode(msg)
+    }
+}
+
+/// Split a batch into per-task outcomes.
+fn unpack(b: Batch, out: &mut VecDeque<(usize, Outcome)>) {
+    let (first, count, r) = b;
+    match r {
+        Ok(frame) => {
+            for (k, (tag, body)) in entries(&frame, count).enumerate() {
+                let o = if tag == TAG_OK {
+                    Ok(body.to_vec())
+                } else {
+                    Err(entry_error(tag, body))
+                };
+                out.push_back((first + k, o));
+            }
+        }
+        Err(e) => out.extend((first..first + count).map(|i| (i, Err(e.clone())))),
+    }
+}
 
 const TAG_OK: u8 = 0;
 const TAG_PANIC: u8 = 1;
@@ -285,10 +329,10 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     where
         F: Fn(T) -> R + Send + Sync + 'static,
     {
-        let work: WorkFn = Arc::new(move |bytes: &[u8]| {
+        let work: WorkFn = Arc::new(move |bytes: &[u8], out: &mut Vec<u8>| {
             let t: T = codec::decode(bytes).map_err(|e| (TAG_DECODE, e.to_string()))?;
             match catch_unwind(AssertUnwindSafe(|| f(t))) {
-                Ok(r) => codec::encode(&r).map_err(|e| (TAG_DECODE, e.to_string())),
+                Ok(r) => codec::encode_into(out, &r).map_err(|e| (TAG_DECODE, e.to_string())),
                 Err(p) => Err((TAG_PANIC, fork::panic_message(&*p))),
             }
         });
@@ -375,11 +419,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
 
     /// Encode and submit; results arrive on the returned receiver as
     /// (index, outcome).
-    fn submit(
-        &self,
-        items: Vec<T>,
-        chunksize: usize,
-    ) -> Result<(usize, Receiver<(usize, Outcome)>)> {
+    fn submit(&self, items: Vec<T>, chunksize: usize) -> Result<(usize, Receiver<Batch>)> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
@@ -462,14 +502,31 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     ) -> Result<Vec<R>> {
         let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
         let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
-        let mut first_err = None;
-        for _ in 0..n {
-            let (i, o) = rx.recv().map_err(|_| Error::Terminated)?;
-            match o.and_then(|b| codec::decode::<R>(&b)) {
-                Ok(r) => out[i] = Some(r),
-                Err(e) => {
-                    first_err.get_or_insert((i, e));
+        let mut first_err: Option<(usize, Error)> = None;
+        let mut fail = |i: usize, e: Error| {
+            if first_err.as_ref().is_none_or(|(j, _)| i < *j) {
+                first_err = Some((i, e));
+            }
+        };
+        let mut got = 0;
+        while got < n {
+            let (first, count, r) = rx.recv().map_err(|_| Error::Terminated)?;
+            got += count;
+            match r {
+                // Decode in place from the worker's frame: no copy per task.
+                Ok(frame) => {
+                    for (k, (tag, body)) in entries(&frame, count).enumerate() {
+                        if tag != TAG_OK {
+                            fail(first + k, entry_error(tag, body));
+                            continue;
+                        }
+                        match codec::decode::<R>(body) {
+                            Ok(r) => out[first + k] = Some(r),
+                            Err(e) => fail(first + k, e),
+                        }
+                    }
                 }
+                Err(e) => fail(first, e),
             }
         }
         if let Some((_, e)) = first_err {
@@ -522,6 +579,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             n,
             next: 0,
             early: HashMap::new(),
+            buf: VecDeque::new(),
             _r: PhantomData,
         })
     }
@@ -551,6 +609,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         Ok(ImapUnordered {
             rx,
             left: n,
+            buf: VecDeque::new(),
             _r: PhantomData,
         })
     }
@@ -700,10 +759,11 @@ impl<T, R> Drop for Pool<T, R> {
 /// ```
 #[derive(Debug)]
 pub struct Imap<R> {
-    rx: Receiver<(usize, Outcome)>,
+    rx: Receiver<Batch>,
     n: usize,
     next: usize,
     early: HashMap<usize, Outcome>,
+    buf: VecDeque<(usize, Outcome)>,
     _r: PhantomData<fn() -> R>,
 }
 
@@ -717,11 +777,15 @@ impl<R: DeserializeOwned> Iterator for Imap<R> {
             if let Some(o) = self.early.remove(&self.next) {
                 break o;
             }
-            match self.rx.recv() {
-                Ok((i, o)) if i == self.next => break o,
-                Ok((i, o)) => {
-                    self.early.insert(i, o);
+            if let Some((i, o)) = self.buf.pop_front() {
+                if i == self.next {
+                    break o;
                 }
+                self.early.insert(i, o);
+                continue;
+            }
+            match self.rx.recv() {
+                Ok(b) => unpack(b, &mut self.buf),
                 Err(_) => break Err(Error::Terminated),
             }
         };
@@ -741,8 +805,9 @@ impl<R: DeserializeOwned> Iterator for Imap<R> {
 /// ```
 #[derive(Debug)]
 pub struct ImapUnordered<R> {
-    rx: Receiver<(usize, Outcome)>,
+    rx: Receiver<Batch>,
     left: usize,
+    buf: VecDeque<(usize, Outcome)>,
     _r: PhantomData<fn() -> R>,
 }
 
@@ -753,10 +818,14 @@ impl<R: DeserializeOwned> Iterator for ImapUnordered<R> {
             return None;
         }
         self.left -= 1;
-        Some(match self.rx.recv() {
-            Ok((_, o)) => o.and_then(|b| codec::decode(&b)),
-            Err(_) => Err(Error::Terminated),
-        })
+        while self.buf.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => unpack(b, &mut self.buf),
+                Err(_) => return Some(Err(Error::Terminated)),
+            }
+        }
+        let (_, o) = self.buf.pop_front()?;
+        Some(o.and_then(|b| codec::decode(&b)))
     }
 }
 
@@ -775,7 +844,7 @@ impl<R: DeserializeOwned> Iterator for ImapUnordered<R> {
 /// ```
 #[derive(Debug)]
 pub struct AsyncResult<R> {
-    rx: Receiver<(usize, Outcome)>,
+    rx: Receiver<Batch>,
     done: Mutex<Option<Outcome>>,
     _r: PhantomData<fn() -> R>,
 }
@@ -792,7 +861,11 @@ impl<R: DeserializeOwned> AsyncResult<R> {
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
                 },
             };
-            *done = Some(r.map_or(Err(Error::Terminated), |(_, o)| o));
+            *done = Some(r.map_or(Err(Error::Terminated), |b| {
+                let mut one = VecDeque::new();
+                unpack(b, &mut one);
+                one.pop_front().map_or(Err(Error::Terminated), |(_, o)| o)
+            }));
         }
         done.clone()
     }
@@ -942,13 +1015,16 @@ fn worker_main(mut conn: Connection, current: &AtomicU64, work: WorkFn, max: Opt
                 return 3;
             };
             at += 4 + len as usize;
-            match work(task) {
-                Ok(r) => {
-                    out.push(TAG_OK);
-                    put_u32(&mut out, r.len() as u32);
-                    out.extend_from_slice(&r);
+            let mark = out.len();
+            out.push(TAG_OK);
+            put_u32(&mut out, 0);
+            match work(task, &mut out) {
+                Ok(()) => {
+                    let len = (out.len() - mark - 5) as u32;
+                    out[mark + 1..mark + 5].copy_from_slice(&len.to_le_bytes());
                 }
                 Err((tag, msg)) => {
+                    out.truncate(mark);
                     out.push(tag);
                     put_u32(&mut out, msg.len() as u32);
                     out.extend_from_slice(msg.as_bytes());
@@ -1007,9 +1083,7 @@ impl Dispatcher {
 
     fn fail_chunk(&mut self, id: u64, err: &Error) {
         if let Some(c) = self.inflight.remove(&id) {
-            for i in c.first..c.first + c.count {
-                let _ = c.sink.send((i, Err(err.clone())));
-            }
+            let _ = c.sink.send((c.first, c.count, Err(err.clone())));
         }
     }
 
@@ -1037,8 +1111,8 @@ impl Dispatcher {
         }
     }
 
-    fn handle_result(&mut self, wi: usize, frame: &[u8]) {
-        let (Some(id), Some(count)) = (get_u64(frame, 0), get_u32(frame, 8)) else {
+    fn handle_result(&mut self, wi: usize, frame: Vec<u8>) {
+        let (Some(id), Some(count)) = (get_u64(&frame, 0), get_u32(&frame, 8)) else {
             return;
         };
         let w = &mut self.workers[wi];
@@ -1050,22 +1124,10 @@ impl Dispatcher {
         let Some(c) = self.inflight.remove(&id) else {
             return;
         };
-        let mut at = 12;
-        for k in 0..count as usize {
-            let (Some(&tag), Some(len)) = (frame.get(at), get_u32(frame, at + 1)) else {
-                break;
-            };
-            let body = frame.get(at + 5..at + 5 + len as usize).unwrap_or(&[]);
-            at += 5 + len as usize;
-            let o = match tag {
-                TAG_OK => Ok(body.to_vec()),
-                TAG_PANIC => Err(Error::TaskPanicked(
-                    String::from_utf8_lossy(body).into_owned(),
-                )),
-                _ => Err(Error::Decode(String::from_utf8_lossy(body).into_owned())),
-            };
-            let _ = c.sink.send((c.first + k, o));
-        }
+        // The caller splits the frame: one channel message per chunk.
+        let _ = c
+            .sink
+            .send((c.first, (count as usize).min(c.count), Ok(frame)));
     }
 
     /// A worker's socket reached end of stream: reap it, settle its chunks,
@@ -1117,9 +1179,7 @@ impl Dispatcher {
             self.fail_chunk(id, &Error::Terminated);
         }
         for c in self.pending.drain(..) {
-            for i in c.first..c.first + c.count {
-                let _ = c.sink.send((i, Err(Error::Terminated)));
-            }
+            let _ = c.sink.send((c.first, c.count, Err(Error::Terminated)));
         }
     }
 
@@ -1222,7 +1282,7 @@ impl Dispatcher {
                     match w.conn.next_frame(Some(Instant::now())) {
                         Ok(Some(f)) => {
                             let f = f.to_vec();
-                            self.handle_result(wi, &f);
+                            self.handle_result(wi, f);
                         }
                         Ok(None) => break,
                         Err(_) => {
