@@ -159,13 +159,13 @@ fn queue_1mib(c: &mut Criterion) {
         ("coil-pipe", TransportKind::Pipe),
     ] {
         let q: Queue<Vec<u8>> = Queue::with_options(&QueueOptions::new().transport(kind)).unwrap();
-        // Send pre-encoded bytes: the workload moves 1 MiB messages, not
-        // the cost of encoding a Vec<u8> element by element.
+        // Raw bytes: the workload moves 1 MiB binary messages (serde would
+        // encode a Vec<u8> element by element; CPython pickles bytes whole).
         let tx = q.clone();
         let (mut ctl, p) = producer(move |n| {
             let msg = vec![7u8; MIB];
             for _ in 0..n {
-                tx.put(&msg).unwrap();
+                tx.put_bytes(&msg).unwrap();
             }
         });
         g.bench_function(name, |b| {
@@ -173,7 +173,7 @@ fn queue_1mib(c: &mut Criterion) {
                 ctl.send(&BIG).unwrap();
                 let mut s = 0;
                 for _ in 0..BIG {
-                    s += q.get().unwrap().len();
+                    s += q.get_bytes().unwrap().len();
                 }
                 black_box(s)
             })
@@ -235,8 +235,10 @@ fn pipe_roundtrip(c: &mut Criterion) {
     {
         let (mut a, mut b2) = Pipe::new(true).unwrap();
         let mut p = Process::new(move || {
+            // Stop on 0: the child also holds a copy of the parent's end
+            // (inherited through fork), so end-of-stream never comes.
             while let Ok(x) = b2.recv::<u64>() {
-                if b2.send(&(x + 1)).is_err() {
+                if x == 0 || b2.send(&(x + 1)).is_err() {
                     break;
                 }
             }
@@ -248,7 +250,7 @@ fn pipe_roundtrip(c: &mut Criterion) {
                 black_box(a.recv::<u64>().unwrap())
             })
         });
-        drop(a);
+        a.send(&0u64).unwrap();
         p.join(None).unwrap();
     }
     {
