@@ -6,6 +6,7 @@
 //!   +-- remote: AtomicPtr   blocks freed by other threads (Treiber stack, push-only;
 //!   |                       the owner takes the whole list with one swap)
 //!   +-- core: CoreHeap      owner-only
+//!         cache[class]: [ptr; 64]                     freed blocks, reused first
 //!         used[class] ---> pool <-> pool <-> pool     pools with a free block
 //!         usable      ---> arena <-> arena ...        arenas with free pools, fullest first
 //!         reserve     ---> arena -> arena             empty arenas kept mapped (<= ARENA_RESERVE)
@@ -14,9 +15,10 @@
 //!
 //! # Read `alloc_small` and `dealloc_small` first
 //!
-//! They are the whole fast path: pop or push one block on the pool's in-block free
-//! list. Everything else (`pool_exhausted`, `pool_transition`, `alloc_slow`) is cold and
-//! runs about once per pool's worth of blocks.
+//! They are the whole fast path: pop or push one pointer on the class's free cache,
+//! else pop one block from the head pool's in-block free list. Everything else
+//! (`flush_cache`, `pool_exhausted`, `pool_transition`, `alloc_slow`) is cold and runs
+//! about once per half-cache or per pool's worth of blocks.
 //!
 //! # Invariants
 //!
