@@ -38,8 +38,8 @@ use crate::{
     DebugFlags,
     gc::{Object, run_finalizer},
     head::{
-        self, COLLECTING, GEN_MASK, GEN_SHIFT, GcHead, HAS_CALLBACKS, MARK, OWNED, REFS_MASK,
-        UNREACHABLE,
+        self, COLLECTING, DIRTY, GEN_MASK, GEN_SHIFT, GcHead, HAS_CALLBACKS, MARK, OWNED,
+        REFS_MASK, UNREACHABLE,
     },
     space::SpaceState,
     trace::{Op, Visitor},
@@ -162,7 +162,8 @@ unsafe fn move_unreachable(
                 let b = head::bits(h);
                 head::set_bits(
                     h,
-                    (b & !(COLLECTING | REFS_MASK | GEN_MASK)) | (survivor_gen << GEN_SHIFT),
+                    (b & !(COLLECTING | REFS_MASK | GEN_MASK | DIRTY))
+                        | (survivor_gen << GEN_SHIFT),
                 );
                 survivors += 1;
                 gc = (*gc).next.get();
@@ -412,6 +413,11 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
     }
     for g in &st.gens[..=generation] {
         g.count.set(0);
+    }
+    // Garbage formed after this point is noticed by the decref epoch.
+    let epoch = head::decref_epoch();
+    for e in &st.epoch_at[..=generation] {
+        e.set(epoch);
     }
     let young = st.gen_head(generation);
     let old = if generation == 2 {

@@ -55,7 +55,10 @@ pub trait Collector {
 /// collection also waits until the objects promoted to generation 2 since
 /// the last full collection exceed a quarter of those that survived it (the
 /// long-lived heuristic, which keeps the total work linear when a program
-/// builds a large live structure).
+/// builds a large live structure). One addition to CPython: an automatic
+/// collection is skipped when no object has lost a strong reference since
+/// that generation was last collected ([`Space::may_have_garbage`]): it
+/// could not find anything.
 ///
 /// # Examples
 ///
@@ -89,13 +92,18 @@ impl Collector for Generational {
         let (c0, c1, c2) = space.get_count();
         let (t0, t1, t2) = space.get_threshold();
         let (total, pending) = space.long_lived();
-        if c2 > t2 && pending >= total / 4 {
-            return Some(2);
-        }
-        if c1 > t1 {
-            return Some(1);
-        }
-        (c0 > t0).then_some(0)
+        let g = if c2 > t2 && pending >= total / 4 {
+            2
+        } else if c1 > t1 {
+            1
+        } else if c0 > t0 {
+            0
+        } else {
+            return None;
+        };
+        // Nothing lost a reference since that generation was last
+        // collected: the collection could not find garbage.
+        space.may_have_garbage(g).then_some(g)
     }
 }
 
@@ -180,7 +188,7 @@ impl Collector for FullCollector {
         // the young count).
         self.allocated += space.get_count().0;
         let budget = (self.live as f64 * self.ratio) as usize;
-        if self.allocated > budget.max(space.get_threshold().0) {
+        if self.allocated > budget.max(space.get_threshold().0) && space.may_have_garbage(2) {
             Some(2)
         } else {
             None

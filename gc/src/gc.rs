@@ -484,6 +484,9 @@ impl<T: Trace + 'static> Drop for Gc<T> {
         if unsafe { self.hdr().dec_strong_local() } {
             // SAFETY: this decrement reached zero.
             unsafe { drop_slow(self.ptr.cast()) };
+        } else if T::MAY_CONTAIN_GC {
+            // SAFETY: still alive (count > 0), this thread.
+            unsafe { head::note_decref(self.ptr.cast()) };
         }
     }
 }
@@ -843,6 +846,8 @@ impl Drop for Object {
         unsafe {
             if head::header(self.head).dec_strong_local() {
                 drop_slow(self.head);
+            } else {
+                head::note_decref(self.head);
             }
         }
     }

@@ -24,7 +24,9 @@
 //!                          drop its value: a count reaching zero leaves it alone
 //!   bit 27  MARK           scratch mark (legacy-finalizer reachability)
 //!   bits 25-26  generation 0, 1, 2, or 3 (frozen) — which list holds it
-//!   bits 0..25  gc_refs    strong count minus internal references, saturating
+//!   bit 24  DIRTY          a strong reference to it was dropped since a
+//!                          collection last examined it (see `note_decref`)
+//!   bits 0..24  gc_refs    strong count minus internal references, saturating
 //! ```
 //!
 //! # Invariants
@@ -39,7 +41,7 @@
 //!    clear on every object when no collection runs.
 //! 4. `gc_refs` saturates at [`REFS_MAX`]: a saturated object is never
 //!    decremented, so it is treated as reachable (a possible leak of an object
-//!    with over 33 million internal references, never a premature free).
+//!    with over 16 million internal references, never a premature free).
 //! 6. The generation bits and the space id of a tracked object name the list
 //!    it is in; `gc_refs` is 0 outside collections. A collection of
 //!    generation `g` of space `s` treats exactly the objects with space `s`
@@ -68,7 +70,8 @@ pub(crate) const OWNED: u32 = 1 << 28;
 pub(crate) const MARK: u32 = 1 << 27;
 pub(crate) const GEN_SHIFT: u32 = 25;
 pub(crate) const GEN_MASK: u32 = 3 << GEN_SHIFT;
-pub(crate) const REFS_MAX: u32 = (1 << 25) - 1;
+pub(crate) const DIRTY: u32 = 1 << 24;
+pub(crate) const REFS_MAX: u32 = (1 << 24) - 1;
 pub(crate) const REFS_MASK: u32 = REFS_MAX;
 
 /// Type-erased operations on one object type.
@@ -168,6 +171,42 @@ pub(crate) unsafe fn bits(h: NonNull<GcHead>) -> u32 {
 pub(crate) unsafe fn set_bits(h: NonNull<GcHead>, b: u32) {
     // SAFETY: live box; single-thread access (invariant 5).
     unsafe { (*h.as_ptr()).bits.set(b) };
+}
+
+thread_local! {
+    static DECREF_EPOCH: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The thread's decref epoch: bumped each time an object that a collection
+/// examined (or that is new) loses a strong reference for the first time
+/// since. A garbage cycle can only form when a member loses a reference, so
+/// if the epoch has not moved since a collection of generation `g` started,
+/// generations `0..=g` cannot hold new garbage (`Space::may_have_garbage`).
+pub(crate) fn decref_epoch() -> u64 {
+    DECREF_EPOCH.try_with(Cell::get).unwrap_or(u64::MAX)
+}
+
+/// Notes that `h` lost a strong reference (it is still alive).
+///
+/// # Safety
+///
+/// `h` is a live gc object of this thread.
+#[inline(always)]
+pub(crate) unsafe fn note_decref(h: NonNull<GcHead>) {
+    // SAFETY: caller.
+    let b = unsafe { bits(h) };
+    if b & DIRTY == 0 {
+        // SAFETY: caller.
+        unsafe { mark_dirty(h, b) };
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn mark_dirty(h: NonNull<GcHead>, b: u32) {
+    // SAFETY: caller.
+    unsafe { set_bits(h, b | DIRTY) };
+    let _ = DECREF_EPOCH.try_with(|e| e.set(e.get() + 1));
 }
 
 /// gc_refs from the strong count (saturating at [`REFS_MAX`]; at least 1

@@ -64,6 +64,8 @@ pub(crate) struct SpaceState {
     enabled: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
     usable: Cell<bool>,
+    /// The decref epoch when a collection of generation >= g last started.
+    pub(crate) epoch_at: [Cell<u64>; 3],
     pub(crate) long_lived_total: Cell<usize>,
     pub(crate) long_lived_pending: Cell<usize>,
     stats: [Cell<GenStats>; 3],
@@ -82,6 +84,7 @@ impl SpaceState {
         let name = collector.name();
         static NEXT_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
         let id = NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let epoch = head::decref_epoch();
         let st = Box::new(SpaceState {
             id,
             gens: [GenState::new(t0), GenState::new(t1), GenState::new(t2)],
@@ -89,6 +92,7 @@ impl SpaceState {
             enabled: Cell::new(true),
             collecting: Cell::new(false),
             usable: Cell::new(true),
+            epoch_at: [Cell::new(epoch), Cell::new(epoch), Cell::new(epoch)],
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
             stats: Default::default(),
@@ -515,6 +519,34 @@ impl Space {
         g[2].threshold.set(t2);
     }
 
+    /// Whether a collection of `generation` could find anything: `false`
+    /// when no object of this thread has lost a strong reference since a
+    /// collection of `generation` (or an older one) last started. A garbage
+    /// cycle only forms when one of its members loses a reference, so a
+    /// collector may skip such a collection: it would scan everything and
+    /// free nothing (a program that only builds live structures, like
+    /// `auto-kept`, then pays nothing for automatic collection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_gc::{Gc, Space};
+    /// let s = Space::new();
+    /// let keep: Vec<_> = (0..10).map(|_| Gc::new_in(&s, vec![Gc::new_in(&s, 1)])).collect();
+    /// s.collect(2).unwrap();
+    /// assert!(!s.may_have_garbage(2)); // nothing lost a reference since
+    /// let a = keep[0].clone();
+    /// drop(a); // keep[0] lost a reference
+    /// assert!(s.may_have_garbage(0));
+    /// ```
+    pub fn may_have_garbage(&self, generation: usize) -> bool {
+        let st = self.state();
+        match st.epoch_at.get(generation) {
+            Some(e) => e.get() != head::decref_epoch() || e.get() == u64::MAX,
+            None => true,
+        }
+    }
+
     /// `(long_lived_total, long_lived_pending)`: objects that survived the
     /// last full collection, and objects moved to the oldest generation
     /// since (the long-lived heuristic compares them).
@@ -721,6 +753,10 @@ impl Space {
         unsafe {
             for_each(st.perm_head(), |h| head::set_gen(h, 2));
             head::list_merge(st.perm_head(), st.gen_head(2));
+        }
+        // Frozen objects may carry decrefs no collection has seen.
+        for e in &st.epoch_at {
+            e.set(u64::MAX);
         }
     }
 

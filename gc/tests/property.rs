@@ -24,6 +24,9 @@ struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if self.id == usize::MAX {
+            return;
+        }
         let mut f = self.freed.borrow_mut();
         assert!(!f[self.id], "node {} dropped twice", self.id);
         f[self.id] = true;
@@ -44,9 +47,16 @@ fn check_graph(
     finalized: &[usize],
     young: bool,
     steps: &[u8],
+    auto: bool,
 ) {
     let s = Space::new();
-    s.disable();
+    if auto {
+        // Automatic collection only (with the skip of collections that
+        // could not find anything), at tiny thresholds.
+        s.set_threshold(1, 1, 1);
+    } else {
+        s.disable();
+    }
     let freed = Rc::new(RefCell::new(vec![false; n]));
     let fin = Rc::new(Cell::new(0));
     let nodes: Vec<Gc<Node>> = (0..n)
@@ -81,6 +91,24 @@ fn check_graph(
         if !reach[x] {
             reach[x] = true;
             stack.extend(edges.iter().filter(|e| e.0 == x).map(|e| e.1));
+        }
+    }
+    if auto {
+        // Allocation alone must get every unreachable node freed.
+        for _ in 0..64 {
+            drop(Gc::new_in(
+                &s,
+                Node {
+                    id: usize::MAX,
+                    edges: RefCell::new(vec![]),
+                    freed: Rc::new(RefCell::new(vec![])),
+                    finalized: fin.clone(),
+                },
+            ));
+        }
+        let f = freed.borrow();
+        for i in 0..n {
+            assert_eq!(f[i], !reach[i], "auto: node {i}");
         }
     }
     // Young collections (and a freeze/unfreeze) never free a reachable node.
@@ -161,7 +189,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
     #[test]
     fn collect_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
-        check_graph(n, &edges, &handles, &fin, young, &steps);
+        check_graph(n, &edges, &handles, &fin, young, &steps, false);
+    }
+
+    #[test]
+    fn automatic_collection_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
+        check_graph(n, &edges, &handles, &fin, young, &steps, true);
     }
 }
 
@@ -175,5 +208,15 @@ fn fixed_small_graph() {
         &[2, 4],
         true,
         &[0, 1, 0],
+        false,
+    );
+    check_graph(
+        7,
+        &[(0, 1), (1, 2), (2, 0), (3, 4), (4, 3), (5, 0), (6, 6)],
+        &[1],
+        &[2, 4],
+        true,
+        &[0, 1, 0],
+        true,
     );
 }
