@@ -3,8 +3,8 @@
 //!
 //! # Wire format
 //!
-//! A duplex pipe is an `AF_UNIX` stream socketpair, a one-way pipe a
-//! `pipe(2)`; both are close-on-exec. Every message is a frame: a 4-byte
+//! A duplex pipe is two `pipe(2)`s, one per direction, a one-way pipe one;
+//! all are close-on-exec. Every message is a frame: a 4-byte
 //! little-endian length, then that many bytes (postcard for typed messages,
 //! anything for raw ones). A frame is written with one `writev` when the
 //! kernel takes it whole, and read through a 64 KiB buffer so that a stream
@@ -89,16 +89,15 @@ impl Pipe {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(duplex: bool) -> Result<(Connection, Connection)> {
         if duplex {
-            let (a, b) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )?;
-            Ok((
-                Connection::new(a, true, true, true),
-                Connection::new(b, true, true, true),
-            ))
+            // Two pipes, one per direction: a pipe wakes its reader faster
+            // than a stream socket (about 3x on the round-trip benchmark).
+            let (r1, w1) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            let (r2, w2) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            let mut a = Connection::new(r1, true, true, false);
+            a.wfd = Some(w2);
+            let mut b = Connection::new(r2, true, true, false);
+            b.wfd = Some(w1);
+            Ok((a, b))
         } else {
             let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
             Ok((
@@ -106,6 +105,21 @@ impl Pipe {
                 Connection::new(w, false, true, false),
             ))
         }
+    }
+
+    /// A duplex pair over one `AF_UNIX` stream socketpair (the pool's
+    /// worker links: they need non-blocking sends on a blocking socket).
+    pub(crate) fn socketpair() -> Result<(Connection, Connection)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok((
+            Connection::new(a, true, true, true),
+            Connection::new(b, true, true, true),
+        ))
     }
 }
 
@@ -132,7 +146,10 @@ impl Pipe {
 /// ```
 #[derive(Debug)]
 pub struct Connection {
+    /// The socket, or the read end of a pipe.
     fd: OwnedFd,
+    /// The write end, for a duplex pair made of two pipes.
+    wfd: Option<OwnedFd>,
     readable: bool,
     writable: bool,
     socket: bool,
@@ -154,6 +171,7 @@ impl Connection {
     fn new(fd: OwnedFd, readable: bool, writable: bool, socket: bool) -> Self {
         Self {
             fd,
+            wfd: None,
             readable,
             writable,
             socket,
@@ -311,8 +329,9 @@ impl Connection {
                     libc::sendmsg(self.fd.as_raw_fd(), &m, libc::MSG_NOSIGNAL)
                 }
             } else {
+                let fd = self.wfd.as_ref().unwrap_or(&self.fd).as_raw_fd();
                 // SAFETY: two valid iovecs over live slices.
-                unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) }
+                unsafe { libc::writev(fd, iov.as_ptr(), 2) }
             };
             if n < 0 {
                 match Errno::last() {
@@ -613,6 +632,7 @@ impl Connection {
     }
 }
 
+/// The descriptor to `poll` for reading (the socket, or the read end).
 impl AsRawFd for Connection {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

@@ -1045,7 +1045,7 @@ fn worker_main(mut conn: Connection, current: &AtomicU64, work: WorkFn, max: Opt
 
 impl Dispatcher {
     fn spawn_worker(&mut self) -> Result<()> {
-        let (mine, theirs) = Pipe::new(true)?;
+        let (mine, theirs) = Pipe::socketpair()?;
         // Descriptors the child must not keep: other workers' sockets (or
         // their end-of-stream would never come) and the wake pipe.
         let mut close: Vec<i32> = self.workers.iter().map(|w| w.conn.as_raw_fd()).collect();

@@ -83,8 +83,8 @@ fn eof_when_the_other_process_dies() {
 
 #[test]
 fn timeout_mid_frame_loses_nothing() {
-    let (mut a, b) = Pipe::new(true).unwrap();
-    // Write a frame header and half the payload by hand.
+    let (mut a, b) = Pipe::new(false).unwrap();
+    // Write a frame header and half the payload by hand into the write end.
     // SAFETY: b is alive for the whole test.
     let bfd = unsafe { BorrowedFd::borrow_raw(b.as_raw_fd()) };
     nix::unistd::write(bfd, &6u32.to_le_bytes()).unwrap();
