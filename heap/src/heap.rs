@@ -348,6 +348,44 @@ impl Heap {
         Some(q)
     }
 
+    /// [`Heap::realloc`] with an error instead of `None`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLayout`] when `new_size` with the old alignment cannot form a
+    /// layout (it would exceed `isize::MAX`); [`Error::OutOfMemory`] when memory runs
+    /// out. In both cases the old block is untouched and still live.
+    ///
+    /// # Safety
+    /// As [`Heap::realloc`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::alloc::Layout;
+    /// use coil_heap::{Error, Heap};
+    /// let heap = Heap::new();
+    /// let l = Layout::new::<u64>();
+    /// let p = heap.alloc(l).unwrap();
+    /// let err = unsafe { heap.try_realloc(p, l, usize::MAX) }.unwrap_err();
+    /// assert!(matches!(err, Error::InvalidLayout { .. }));
+    /// unsafe { heap.dealloc(p, l) };
+    /// ```
+    #[track_caller]
+    pub unsafe fn try_realloc(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, Error> {
+        if Layout::from_size_align(new_size, old.align()).is_err() {
+            return Err(Error::InvalidLayout {
+                size: new_size,
+                align: old.align(),
+            });
+        }
+        // SAFETY: per the caller.
+        unsafe { self.realloc(ptr, old, new_size) }.ok_or(Error::OutOfMemory { size: new_size })
+    }
+
     /// The heap's figures (as `sys._debugmallocstats()`).
     ///
     /// # Examples

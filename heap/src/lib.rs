@@ -57,7 +57,7 @@
 //! | zero-size layout | a real, unique 16-byte block (zero size with a big alignment: a system block of one alignment unit); free it with the same layout |
 //! | alignment above 16, up to any power of two | the system allocator (`posix_memalign`) |
 //! | size near `isize::MAX` | `None` / null (`try_alloc`: [`Error::OutOfMemory`]) |
-//! | `realloc` to a size that cannot form a layout | `None`; the old block stays live |
+//! | `realloc` to a size that cannot form a layout | `None` (`try_realloc`: [`Error::InvalidLayout`]); the old block stays live |
 //! | OOM (mmap or malloc fails) | `None` / null, never an abort inside the heap |
 //! | double free, foreign pointer, wrong layout, interior pointer, block of another `Heap` | debug builds: a panic naming the pointer and the mistake; release builds: undefined behaviour, as for every allocator (the `# Safety` contract of `dealloc`) |
 //!

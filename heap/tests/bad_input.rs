@@ -74,6 +74,22 @@ fn sizes_near_isize_max_and_oom_return_none() {
     assert!(unsafe { heap.realloc(p, l, usize::MAX - 3) }.is_none());
     // SAFETY: live block.
     assert!(unsafe { heap.realloc(p, l, isize::MAX as usize - 7) }.is_none());
+    // SAFETY: live block; both calls fail and leave it live.
+    unsafe {
+        assert_eq!(
+            heap.try_realloc(p, l, usize::MAX),
+            Err(Error::InvalidLayout {
+                size: usize::MAX,
+                align: 8
+            })
+        );
+        assert_eq!(
+            heap.try_realloc(p, l, isize::MAX as usize - 7),
+            Err(Error::OutOfMemory {
+                size: isize::MAX as usize - 7
+            })
+        );
+    }
     // SAFETY: still live after the failed reallocs.
     unsafe { heap.dealloc(p, l) };
     assert_eq!(heap.stats().blocks_in_use(), 0);
