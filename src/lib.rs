@@ -1,18 +1,5 @@
-//! # coil
-//!
-//! CPython's memory-management and concurrency model, rebuilt in Rust as a
-//! workspace of crates that can be used one at a time or together. This facade
-//! re-exports each crate behind a feature of the same name (all on by default):
-//!
-//! - [`heap`]: the arena/pool/block small-object allocator (pymalloc), stats and
-//!   tracemalloc-style tracing.
-//! - [`refcount`]: counted references, weak references with callbacks, immortal
-//!   objects, destruction that never overflows the stack.
-//! - [`gc`]: the generational cycle collector and the `gc` module surface.
-//! - [`threads`]: the global interpreter lock and Python's threading and queue
-//!   toolkit.
-//! - [`shm`]: named and anonymous shared memory, shared values, rings.
-//! - [`procs`]: processes, pipes, queues and pools across processes.
+//! The rest of this page is the project README; its examples are tested.
+#![doc = include_str!("../README.md")]
 
 #[cfg(feature = "heap")]
 #[doc(inline)]
