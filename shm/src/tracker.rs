@@ -18,7 +18,9 @@
 //! This is CPython's `resource_tracker` model (a separate process told about
 //! every segment through a pipe), with two differences: the tracker is
 //! double-forked (reparented to init, so it never becomes the creator's
-//! zombie or answers its `waitpid(-1)`), and it does only async-signal-safe
+//! zombie or answers its `waitpid(-1)`) with raw `clone` calls that skip the
+//! `pthread_atfork` handlers (so it never counts as holding a ring end), and
+//! it does only async-signal-safe
 //! work — raw `recv`, `shm_unlink`, `_exit` over a table allocated before the
 //! fork — so starting it from a multi-threaded program is safe.
 //!
@@ -148,9 +150,9 @@ fn start() -> Option<(RawFd, u32)> {
     }
     // The tracker's table, allocated before the fork (invariant 2).
     let mut table = vec![0u8; MAX_TRACKED * RECORD];
-    // SAFETY: fork; the child only calls async-signal-safe functions
+    // SAFETY: a raw fork; the child only calls async-signal-safe functions
     // (setsid, fork, write, _exit, and `tracker_main`, which promises the same).
-    let mid = unsafe { libc::fork() };
+    let mid = unsafe { raw_fork() };
     if mid < 0 {
         // SAFETY: closing fds we own.
         unsafe {
@@ -165,7 +167,7 @@ fn start() -> Option<(RawFd, u32)> {
         // SAFETY: async-signal-safe calls only; `_exit` never returns.
         unsafe {
             libc::setsid();
-            let t = libc::fork();
+            let t = raw_fork();
             if t == 0 {
                 tracker_main(theirs, &mut table);
             }
@@ -191,6 +193,20 @@ fn start() -> Option<(RawFd, u32)> {
         return None;
     }
     Some((ours, pid))
+}
+
+/// `fork` without the `pthread_atfork` handlers: the tracker must not be
+/// counted as a holder of the process's ring handles (see `ring::core`), and
+/// needs none of the libc state those handlers repair.
+///
+/// # Safety
+///
+/// The child may only make raw, async-signal-safe calls and must `_exit`.
+unsafe fn raw_fork() -> libc::pid_t {
+    // SAFETY: clone with only SIGCHLD is fork without the handlers.
+    unsafe {
+        libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) as libc::pid_t
+    }
 }
 
 /// The tracker process. Never returns.

@@ -47,6 +47,7 @@ fn parse(m: &[u8]) -> (u32, u32) {
 
 #[test]
 fn mpmc_ping_pong_between_processes() {
+    let _serial = common::serial();
     let a = MpmcRing::anonymous(&MpmcOptions::new().slots(4).slot_size(64)).unwrap();
     let b = MpmcRing::anonymous(&MpmcOptions::new().slots(4).slot_size(64)).unwrap();
     let pid = fork_child(|| {
@@ -70,6 +71,7 @@ fn mpmc_ping_pong_between_processes() {
 
 #[test]
 fn mpmc_many_producers_many_consumers_exactly_once() {
+    let _serial = common::serial();
     let ring = MpmcRing::anonymous(&MpmcOptions::new().slots(8).slot_size(16)).unwrap();
     let (producers, consumers, per) = (3u32, 2usize, if stress() { 50_000u32 } else { 3_000 });
     // seen[p * per + n] counts deliveries of message n of producer p.
@@ -125,6 +127,7 @@ fn mpmc_many_producers_many_consumers_exactly_once() {
 
 #[test]
 fn mpmc_timeouts_and_bad_input() {
+    let _serial = common::serial();
     let ring = MpmcRing::anonymous(&MpmcOptions::new().slots(2).slot_size(8)).unwrap();
     let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
     assert_eq!(
@@ -160,6 +163,7 @@ fn mpmc_timeouts_and_bad_input() {
 
 #[test]
 fn mpmc_disconnect_when_peer_process_dies() {
+    let _serial = common::serial();
     let ring = MpmcRing::anonymous(&MpmcOptions::new().slots(2).slot_size(8)).unwrap();
     // A receiver in a child that is killed: a blocked sender learns it.
     let ready = coil_shm::SharedValue::anonymous(0u32).unwrap();
@@ -198,6 +202,7 @@ fn mpmc_disconnect_when_peer_process_dies() {
 /// torn or duplicated message, and must find every slot usable afterwards.
 #[test]
 fn mpmc_survives_peers_killed_at_random_points() {
+    let _serial = common::serial();
     let rounds = if stress() { 300 } else { 25 };
     let ring = MpmcRing::anonymous(&MpmcOptions::new().slots(8).slot_size(16)).unwrap();
     let tx = ring.sender().unwrap();
@@ -259,6 +264,7 @@ fn mpmc_survives_peers_killed_at_random_points() {
 
 #[test]
 fn spsc_round_trip_and_large_messages_between_processes() {
+    let _serial = common::serial();
     let a = SpscRing::anonymous(&SpscOptions::new().capacity(4096)).unwrap();
     let b = SpscRing::anonymous(&SpscOptions::new().capacity(4096)).unwrap();
     let pid = fork_child(|| {
@@ -301,6 +307,7 @@ fn spsc_round_trip_and_large_messages_between_processes() {
 
 #[test]
 fn spsc_bad_input_and_limits() {
+    let _serial = common::serial();
     assert!(matches!(
         SpscRing::anonymous(&SpscOptions::new().capacity(32)),
         Err(Error::InvalidSize { .. })
@@ -324,6 +331,7 @@ fn spsc_bad_input_and_limits() {
 
 #[test]
 fn spsc_sender_killed_mid_message_is_disconnect_not_hang() {
+    let _serial = common::serial();
     let ring = SpscRing::anonymous(&SpscOptions::new().capacity(4096)).unwrap();
     let rx = ring.receiver().unwrap();
     let ready = coil_shm::SharedValue::anonymous(0u32).unwrap();
@@ -351,6 +359,7 @@ fn spsc_sender_killed_mid_message_is_disconnect_not_hang() {
 
 #[test]
 fn spsc_receiver_killed_unblocks_sender() {
+    let _serial = common::serial();
     let ring = SpscRing::anonymous(&SpscOptions::new().capacity(64)).unwrap();
     let ready = coil_shm::SharedValue::anonymous(0u32).unwrap();
     let pid = fork_child(|| {
@@ -377,4 +386,45 @@ fn spsc_receiver_killed_unblocks_sender() {
     }
     assert_eq!(r, Err(Error::Disconnected));
     assert_eq!(t.join().unwrap(), -libc::SIGKILL);
+}
+
+/// Pipe semantics across fork: an end inherited by a child counts as live
+/// until the child drops it or dies.
+#[test]
+fn inherited_sender_counts_until_the_child_exits() {
+    let _serial = common::serial();
+    let ring = MpmcRing::anonymous(&MpmcOptions::new().slots(4).slot_size(8)).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    let go = coil_shm::SharedValue::anonymous(0u32).unwrap();
+    let pid = fork_child(|| {
+        while go.get().unwrap() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        0 // exits without dropping its inherited `tx`
+    });
+    drop(tx);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(30)),
+        Err(Error::Timeout),
+        "the child still holds a sender"
+    );
+    go.set(1).unwrap();
+    assert_eq!(wait(pid), 0);
+    assert_eq!(rx.recv(), Err(Error::Disconnected));
+    assert_eq!(rx.try_recv(), Err(Error::Disconnected));
+}
+
+/// The resource tracker is forked without the fork handlers: starting it
+/// while ring ends exist must not make it a holder of those ends.
+#[test]
+fn starting_the_tracker_does_not_hold_ring_ends() {
+    let _serial = common::serial();
+    let ring = MpmcRing::anonymous(&MpmcOptions::new().slots(4).slot_size(8)).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    let seg = coil_shm::SharedMemory::create(&unique("trk"), 64).unwrap(); // may start the tracker
+    seg.unlink().unwrap();
+    tx.send(b"x").unwrap();
+    drop(tx);
+    assert_eq!(rx.recv().unwrap(), b"x");
+    assert_eq!(rx.recv(), Err(Error::Disconnected));
 }

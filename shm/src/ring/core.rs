@@ -41,10 +41,14 @@
 //! # Peers
 //!
 //! Each handle registers `(role, pid)` in a free entry of `peers` and clears
-//! it on drop. A `pthread_atfork` child handler registers every handle the
-//! child inherits, so an inherited end counts as live until the child drops
-//! it or dies — the semantics of pipe ends across `fork`: a child that will
-//! not use an inherited end should drop it. `counts`
+//! it on drop. Every handle a child inherits across `fork` counts as live
+//! until the child drops it or dies — the semantics of pipe ends across
+//! `fork`: a child that will not use an inherited end should drop it. To
+//! leave no window in which the ring looks abandoned, the `pthread_atfork`
+//! prepare handler registers an entry for the child *before* the fork,
+//! under the parent's pid and marked pending, and the child handler claims
+//! it with its own pid. (If the child is killed before its first
+//! instruction, that entry lives as long as the parent does.) `counts`
 //! holds the registered number per role, for a cheap check on every operation;
 //! the slow path (before sleeping, and every `RECHECK`) scans the table,
 //! clears entries whose process is dead, and so finds out that a side is gone
@@ -114,6 +118,9 @@ pub(crate) struct Control {
     pub(crate) space_sig: Padded<Signal>,
 }
 
+/// Marks an entry made by a parent about to fork, for the child to claim.
+const PENDING: u64 = 1 << 40;
+
 fn entry(role: usize, pid: u32) -> u64 {
     ((role as u64 + 1) << 32) | pid as u64
 }
@@ -133,7 +140,10 @@ impl Control {
 
     /// Take a free entry for `(role, pid)` with atomics only (fork-safe).
     fn try_register(&self, role: usize, pid: u32) -> Option<usize> {
-        let me = entry(role, pid);
+        self.try_register_raw(role, entry(role, pid))
+    }
+
+    fn try_register_raw(&self, role: usize, me: u64) -> Option<usize> {
         for (i, e) in self.peers.iter().enumerate() {
             if e.compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
@@ -144,6 +154,14 @@ impl Control {
             }
         }
         None
+    }
+
+    /// Turn entry `idx` from `from` into `to` (a child claiming its pending entry).
+    fn claim(&self, idx: usize, from: u64, to: u64) -> bool {
+        self.peers.get(idx).is_some_and(|e| {
+            e.compare_exchange(from, to, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        })
     }
 
     /// Clear entry `idx` if it still holds `(role, pid)`.
@@ -167,7 +185,7 @@ impl Control {
             if v == 0 {
                 continue;
             }
-            let role = ((v >> 32) as usize).wrapping_sub(1);
+            let role = (((v >> 32) & 0xff) as usize).wrapping_sub(1);
             if role > 1 {
                 continue;
             }
@@ -214,7 +232,11 @@ struct RegCore {
     role: usize,
     idx: AtomicUsize,
     pid: AtomicU32,
+    /// An entry made in `fork_prepare` for the child to claim.
+    pending: AtomicUsize,
 }
+
+const NO_ENTRY: usize = usize::MAX;
 
 // SAFETY: `ctl` points into a shared mapping that outlives the registration
 // (the handle owning the registration also owns the mapping and releases the
@@ -266,13 +288,33 @@ fn with_live<R>(f: impl FnOnce(&mut Vec<Arc<RegCore>>) -> R) -> R {
 
 extern "C" fn fork_prepare() {
     live_lock();
+    let parent = sys::my_pid();
+    // SAFETY: the lock is held.
+    let regs = unsafe { &*LIVE.regs.get() };
+    for r in regs {
+        // SAFETY: the mapping behind `ctl` lives as long as the registration.
+        let ctl = unsafe { &*r.ctl };
+        // Register the child's inherited end *before* the fork, under the
+        // parent's pid, so no one sees the ring without it while the child
+        // has not run yet; the child claims it with its own pid.
+        let i = ctl
+            .try_register_raw(r.role, entry(r.role, parent) | PENDING)
+            .unwrap_or(NO_ENTRY);
+        r.pending.store(i, Ordering::Relaxed);
+    }
 }
 
 extern "C" fn fork_parent() {
+    // SAFETY: the prepare handler took the lock.
+    let regs = unsafe { &*LIVE.regs.get() };
+    for r in regs {
+        r.pending.store(NO_ENTRY, Ordering::Relaxed);
+    }
     live_unlock();
 }
 
 extern "C" fn fork_child() {
+    let parent = sys::my_pid();
     let me = sys::reset_pid_after_fork();
     // SAFETY: the prepare handler took the lock before fork; the child is
     // single-threaded and owns it now.
@@ -281,7 +323,15 @@ extern "C" fn fork_child() {
         // SAFETY: the mapping behind `ctl` is inherited by the child and
         // still mapped (the owning handle exists in the child's copy).
         let ctl = unsafe { &*r.ctl };
-        if let Some(i) = ctl.try_register(r.role, me) {
+        let p = r.pending.swap(NO_ENTRY, Ordering::Relaxed);
+        let claimed =
+            p != NO_ENTRY && ctl.claim(p, entry(r.role, parent) | PENDING, entry(r.role, me));
+        let idx = if claimed {
+            Some(p)
+        } else {
+            ctl.try_register(r.role, me)
+        };
+        if let Some(i) = idx {
             r.idx.store(i, Ordering::Relaxed);
             r.pid.store(me, Ordering::Relaxed);
         }
@@ -312,6 +362,7 @@ impl Registration {
             role,
             idx: AtomicUsize::new(idx),
             pid: AtomicU32::new(sys::my_pid()),
+            pending: AtomicUsize::new(NO_ENTRY),
         });
         with_live(|v| v.push(core.clone()));
         Ok(Self { core })

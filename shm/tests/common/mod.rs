@@ -49,3 +49,15 @@ pub fn kill_and_reap(pid: libc::pid_t) -> i32 {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait(pid)
 }
+
+/// Serialises the tests of one binary that hold ring ends across `fork`.
+///
+/// A forked child inherits every ring end alive in the process at that moment
+/// (pipe semantics), including those of tests running in parallel threads; two
+/// echo children could then each hold the other's sender and never see
+/// `Disconnected`. Real programs avoid that the way they do with pipes (drop
+/// what a child does not use); tests take this lock instead.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
