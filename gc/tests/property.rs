@@ -185,8 +185,22 @@ fn graph() -> impl Strategy<Value = Case> {
     })
 }
 
+/// 256 cases; under miri 4, and no failure file (miri isolates the file
+/// system).
+fn config() -> ProptestConfig {
+    if cfg!(miri) {
+        ProptestConfig {
+            cases: 4,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    } else {
+        ProptestConfig::with_cases(256)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
     #[test]
     fn collect_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
         check_graph(n, &edges, &handles, &fin, young, &steps, false);
