@@ -64,12 +64,12 @@ fn fields_parts(fields: &Fields) -> syn::Result<(Tokens, Vec<Tokens>, Vec<syn::T
     let pat = match fields {
         Fields::Named(named) => {
             let mut binds = Vec::new();
-            for f in &named.named {
+            for (i, f) in named.named.iter().enumerate() {
                 let name = f.ident.clone().expect("named field");
                 if is_skipped(&f.attrs)? {
                     continue;
                 }
-                let b = format_ident!("__f_{}", name);
+                let b = format_ident!("__f{}", i);
                 binds.push(quote!(#name: #b));
                 calls.push(quote!(::coil_gc::Trace::trace(#b, __v);));
                 tys.push(f.ty.clone());
