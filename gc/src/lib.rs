@@ -22,6 +22,15 @@
 //! that can hold no `Gc` is known at compile time
 //! ([`Trace::MAY_CONTAIN_GC`]) and never tracked.
 //!
+//! One thing is added to CPython's algorithm: a garbage cycle can only form
+//! when one of its members loses a strong reference, so each drop that
+//! leaves an object alive marks it (once per collection) and bumps a
+//! per-thread epoch; an automatic collection whose generations saw no such
+//! drop since they were last collected is skipped
+//! ([`Space::may_have_garbage`]). A program that only builds live data pays
+//! nothing for automatic collection (CPython 3.11 spends about three
+//! quarters of such a run in collections).
+//!
 //! A [`Space`] owns the generations (0, 1, 2 and the permanent one),
 //! thresholds (700, 10, 10), counts, statistics, `garbage`, callbacks,
 //! debug flags and the collector. Each thread has a default space, so
