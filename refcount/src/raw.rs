@@ -258,7 +258,9 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     /// # Safety
     ///
     /// `value` points at the value of a live `RcBox<P, T, A>` of exactly these
-    /// type parameters (e.g. it came from `Rc::into_raw`).
+    /// type parameters, and carries the provenance of the whole box: it came
+    /// from [`value`](Self::value), `Rc::as_ptr` or `Rc::into_raw` — not from a
+    /// `&T` (a reference only covers the value, not the header before it).
     ///
     /// # Examples
     ///
@@ -267,7 +269,7 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     /// use core::ptr::NonNull;
     ///
     /// let a = Rc::new(5);
-    /// let v = NonNull::from(&*a);
+    /// let v = NonNull::new(Rc::as_ptr(&a).cast_mut()).unwrap();
     /// // SAFETY: `v` is the value of a live Rc box.
     /// let b = unsafe { RcBox::<(), i32, DefaultAlloc>::from_value(v) };
     /// // SAFETY: live box.
