@@ -111,7 +111,6 @@
 mod codec;
 pub mod error;
 mod fork;
-mod futex;
 pub mod pipe;
 pub mod pool;
 pub mod process;

@@ -62,13 +62,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use coil_shm::{SharedArray, SharedValue};
+use coil_shm::{SharedArray, SharedValue, futex};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     codec,
     error::{Error, Result},
-    futex,
     transport::Transport,
 };
 
@@ -1089,7 +1088,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Timeout);
             }
-            futex::wait(c, v, deadline);
+            futex::wait_until(c, v, deadline);
         }
     }
 }

@@ -98,6 +98,7 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod error;
+pub mod futex;
 pub mod pod;
 pub mod ring;
 mod robust_lock;
