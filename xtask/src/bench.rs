@@ -410,6 +410,17 @@ pub fn wants_pythonmalloc(script: &str) -> bool {
         .any(|l| l.trim() == "# coil-bench: pythonmalloc")
 }
 
+/// The implementation name of a CPython row: the run's label (`cpython`,
+/// `cpython-malloc`) followed by any variant suffix the script gave
+/// (`cpython-default-chunks` under `PYTHONMALLOC=malloc` becomes
+/// `cpython-malloc-default-chunks`).
+fn cpython_impl(label: &str, script_impl: &str) -> String {
+    match script_impl.strip_prefix("cpython") {
+        Some(rest) if rest.starts_with('-') => format!("{label}{rest}"),
+        _ => label.to_string(),
+    }
+}
+
 /// `cargo xtask cpython [suite...]`.
 pub fn cpython(args: &[String]) -> Result<(), String> {
     if let Some(bad) = args.iter().find(|a| a.starts_with('-')) {
@@ -491,7 +502,9 @@ pub fn cpython(args: &[String]) -> Result<(), String> {
                 let rows: Vec<Row> = rows
                     .into_iter()
                     .map(|mut r| {
-                        r.imp = label.to_string();
+                        // A script may name a variant of its own
+                        // (`cpython-default-chunks`): keep the suffix.
+                        r.imp = cpython_impl(label, &r.imp);
                         r
                     })
                     .collect();
@@ -642,5 +655,20 @@ mod tests {
             "#!/usr/bin/env python3\n# coil-bench: pythonmalloc\nimport x\n"
         ));
         assert!(!wants_pythonmalloc("import x\n"));
+    }
+
+    #[test]
+    fn cpython_rows_keep_their_variant_suffix() {
+        assert_eq!(cpython_impl("cpython", "cpython"), "cpython");
+        assert_eq!(cpython_impl("cpython", "anything"), "cpython");
+        assert_eq!(
+            cpython_impl("cpython", "cpython-default-chunks"),
+            "cpython-default-chunks"
+        );
+        assert_eq!(
+            cpython_impl("cpython-malloc", "cpython-default-chunks"),
+            "cpython-malloc-default-chunks"
+        );
+        assert_eq!(cpython_impl("cpython-malloc", "cpythonx"), "cpython-malloc");
     }
 }
