@@ -99,3 +99,28 @@ fn may_contain_gc_is_computed_from_the_fields() {
     )));
     assert!(Gc::is_tracked(&Gc::new_in(&s, Shape::Empty)));
 }
+
+/// `#[trace(crate = "...")]` names coil-gc by another path (as a program that
+/// reaches it through the `coil` facade does); here through a local re-export.
+mod renamed {
+    pub mod reexport {
+        pub use coil_gc::*;
+    }
+}
+
+#[test]
+fn the_crate_attribute_names_coil_gc_by_another_path() {
+    #[derive(Trace, Default)]
+    #[trace(crate = "renamed::reexport")]
+    struct Node(RefCell<Option<Gc<Node>>>);
+
+    const { assert!(<Node as Trace>::MAY_CONTAIN_GC) };
+    let s = Space::new();
+    let a = Gc::new_in(&s, Node::default());
+    let b = Gc::new_in(&s, Node::default());
+    *a.0.borrow_mut() = Some(b.clone());
+    *b.0.borrow_mut() = Some(a.clone());
+    assert_eq!(Gc::to_object(&a).referents().len(), 1);
+    drop((a, b));
+    assert_eq!(s.collect(2).unwrap(), 2);
+}

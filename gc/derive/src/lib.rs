@@ -13,6 +13,11 @@
 //!
 //! Generic type parameters get a `Trace` bound.
 //!
+//! The generated code names the crate as `::coil_gc`. A program that reaches
+//! coil-gc through another crate (the `coil` facade: `coil::gc`) says where it
+//! is with a container attribute, as serde's `#[serde(crate = "...")]`:
+//! `#[trace(crate = "coil::gc")]`.
+//!
 //! ```ignore
 //! use coil_gc::{Gc, Trace};
 //! use std::cell::RefCell;
@@ -40,6 +45,27 @@ pub fn derive_trace(input: TokenStream) -> TokenStream {
     }
 }
 
+/// The path of the coil-gc crate: `#[trace(crate = "...")]` on the type, or
+/// `::coil_gc`. A `skip` on the type itself is an error (skip is for fields and
+/// variants).
+fn crate_path(attrs: &[syn::Attribute]) -> syn::Result<syn::Path> {
+    let mut path: syn::Path = syn::parse_quote!(::coil_gc);
+    for a in attrs {
+        if a.path().is_ident("trace") {
+            a.parse_nested_meta(|m| {
+                if m.path.is_ident("crate") {
+                    let lit: syn::LitStr = m.value()?.parse()?;
+                    path = lit.parse()?;
+                    Ok(())
+                } else {
+                    Err(m.error("unknown trace attribute on a type; expected `crate = \"path\"`"))
+                }
+            })?;
+        }
+    }
+    Ok(path)
+}
+
 fn is_skipped(attrs: &[syn::Attribute]) -> syn::Result<bool> {
     let mut skip = false;
     for a in attrs {
@@ -58,7 +84,10 @@ fn is_skipped(attrs: &[syn::Attribute]) -> syn::Result<bool> {
 }
 
 /// For a set of fields: (pattern binding the traced fields, trace calls, field types).
-fn fields_parts(fields: &Fields) -> syn::Result<(Tokens, Vec<Tokens>, Vec<syn::Type>)> {
+fn fields_parts(
+    krate: &syn::Path,
+    fields: &Fields,
+) -> syn::Result<(Tokens, Vec<Tokens>, Vec<syn::Type>)> {
     let mut calls = Vec::new();
     let mut tys = Vec::new();
     let pat = match fields {
@@ -71,7 +100,7 @@ fn fields_parts(fields: &Fields) -> syn::Result<(Tokens, Vec<Tokens>, Vec<syn::T
                 }
                 let b = format_ident!("__f{}", i);
                 binds.push(quote!(#name: #b));
-                calls.push(quote!(::coil_gc::Trace::trace(#b, __v);));
+                calls.push(quote!(#krate::Trace::trace(#b, __v);));
                 tys.push(f.ty.clone());
             }
             quote!({ #(#binds,)* .. })
@@ -85,7 +114,7 @@ fn fields_parts(fields: &Fields) -> syn::Result<(Tokens, Vec<Tokens>, Vec<syn::T
                 }
                 let b = format_ident!("__f{}", i);
                 binds.push(quote!(#b));
-                calls.push(quote!(::coil_gc::Trace::trace(#b, __v);));
+                calls.push(quote!(#krate::Trace::trace(#b, __v);));
                 tys.push(f.ty.clone());
             }
             quote!(( #(#binds,)* ))
@@ -97,15 +126,16 @@ fn fields_parts(fields: &Fields) -> syn::Result<(Tokens, Vec<Tokens>, Vec<syn::T
 
 fn expand(input: DeriveInput) -> syn::Result<Tokens> {
     let name = &input.ident;
+    let krate = crate_path(&input.attrs)?;
     let mut generics = input.generics.clone();
     for p in generics.type_params_mut() {
-        p.bounds.push(syn::parse_quote!(::coil_gc::Trace));
+        p.bounds.push(syn::parse_quote!(#krate::Trace));
     }
     let (impl_g, ty_g, where_g) = generics.split_for_impl();
     let mut all_tys: Vec<syn::Type> = Vec::new();
     let body = match &input.data {
         Data::Struct(s) => {
-            let (pat, calls, tys) = fields_parts(&s.fields)?;
+            let (pat, calls, tys) = fields_parts(&krate, &s.fields)?;
             all_tys.extend(tys);
             quote! {
                 let #name #pat = self;
@@ -120,7 +150,7 @@ fn expand(input: DeriveInput) -> syn::Result<Tokens> {
                     arms.push(quote!(#name::#vname { .. } => {}));
                     continue;
                 }
-                let (pat, calls, tys) = fields_parts(&v.fields)?;
+                let (pat, calls, tys) = fields_parts(&krate, &v.fields)?;
                 all_tys.extend(tys);
                 arms.push(quote!(#name::#vname #pat => { #(#calls)* }));
             }
@@ -142,17 +172,17 @@ fn expand(input: DeriveInput) -> syn::Result<Tokens> {
     let may = if all_tys.is_empty() {
         quote!(false)
     } else {
-        quote!(false #(|| <#all_tys as ::coil_gc::Trace>::MAY_CONTAIN_GC)*)
+        quote!(false #(|| <#all_tys as #krate::Trace>::MAY_CONTAIN_GC)*)
     };
     Ok(quote! {
         // SAFETY: every field that is not `#[trace(skip)]` is traced exactly
         // once through its own `Trace` impl; skipped fields are hidden from
         // the collector, which can only make it keep more objects alive.
-        unsafe impl #impl_g ::coil_gc::Trace for #name #ty_g #where_g {
+        unsafe impl #impl_g #krate::Trace for #name #ty_g #where_g {
             const MAY_CONTAIN_GC: bool = #may;
             #[inline]
             #[allow(unused_variables)]
-            fn trace(&self, __v: &mut ::coil_gc::Visitor<'_>) {
+            fn trace(&self, __v: &mut #krate::Visitor<'_>) {
                 #body
             }
         }
