@@ -324,31 +324,47 @@ impl Shared {
             .is_ok()
     }
 
-    /// Bookkeeping once the calling thread owns the GIL.
+    /// Bookkeeping once the calling thread owns the GIL: one plain
+    /// increment (only the holder writes the counter); the clock is read
+    /// out of line, only while timing is on.
     #[inline]
     fn on_acquired(&self) {
         bump_owned(&self.stats.acquisitions, 1);
         if self.timing.load(Ordering::Relaxed) != 0 {
-            let now = nanos(self.epoch.elapsed());
-            self.stats.acquired_at.store(now, Ordering::Relaxed);
+            self.timed_acquired();
         }
     }
 
-    /// Bookkeeping just before the calling thread gives the GIL up.
+    #[cold]
+    #[inline(never)]
+    fn timed_acquired(&self) {
+        let now = nanos(self.epoch.elapsed());
+        self.stats.acquired_at.store(now, Ordering::Relaxed);
+    }
+
+    /// Bookkeeping just before the calling thread gives the GIL up: one
+    /// load unless timing is on.
     #[inline]
     fn on_releasing(&self) {
         if self.timing.load(Ordering::Relaxed) != 0 {
-            let now = nanos(self.epoch.elapsed());
-            let at = self.stats.acquired_at.load(Ordering::Relaxed);
-            if at != 0 && now > at {
-                bump_owned(&self.stats.hold_ns, now - at);
-            }
+            self.timed_releasing();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn timed_releasing(&self) {
+        let now = nanos(self.epoch.elapsed());
+        let at = self.stats.acquired_at.load(Ordering::Relaxed);
+        if at != 0 && now > at {
+            bump_owned(&self.stats.hold_ns, now - at);
         }
     }
 
     /// Blocks until the calling thread owns the GIL, or the deadline passes.
     /// `io` marks a thread coming back from blocking work.
     #[cold]
+    #[inline(never)]
     fn lock_slow(&self, io: bool, deadline: Option<Instant>) -> Result<()> {
         // Spin briefly: catches a holder that is just releasing.
         for _ in 0..PRE_SPINS {
@@ -470,6 +486,7 @@ impl Shared {
     /// Hands the GIL to the first waiter, or releases it if there is none.
     /// Returns whether a hand-off happened.
     #[cold]
+    #[inline(never)]
     fn unlock_slow(&self, forced: bool) -> bool {
         let mut q = primitive::lock(&self.queue);
         match q.pop_front() {
@@ -494,6 +511,7 @@ impl Shared {
 
     /// The holder honours a drop request: hand over, then queue again.
     #[cold]
+    #[inline(never)]
     fn yield_slow(&self) {
         self.on_releasing();
         if self.unlock_slow(true) {
