@@ -23,10 +23,14 @@
 //!
 //! # Immortality (PEP 683)
 //!
-//! An immortal box stores [`IMMORTAL_COUNT`] in `strong`. Every strong
-//! increment and decrement first compares the count against
-//! [`MAX_MORTAL`], the same single compare that std's overflow check costs,
-//! and returns *without writing* when the count is in the immortal range. The
+//! An immortal box stores [`IMMORTAL_COUNT`] in `strong` and carries
+//! [`Flags::IMMORTAL`]. Every strong increment and decrement first tests for
+//! immortality and returns *without writing* when the box is immortal. The
+//! single-thread discipline compares the count against [`MAX_MORTAL`] (the
+//! same single compare that std's overflow check costs). The thread-safe one
+//! tests the `IMMORTAL` flag instead: counting never writes the flags word, so
+//! its load need not wait for a preceding locked add to the count (clone then
+//! drop), and the mortal path is std's `lock xadd` plus overflow check. The
 //! immortal value sits in the middle of the range `[IMMORTAL_THRESHOLD,
 //! usize::MAX]`, so that thread-safe handles that raced with
 //! [`make_immortal`](crate::strong::Strong::make_immortal) and wrote anyway move
@@ -134,6 +138,22 @@ fn overflow() -> ! {
     std::process::abort()
 }
 
+/// Marks the branch it sits in as rare (stable stand-in for a branch hint:
+/// the call site of a cold function gets a low branch weight, then the empty
+/// body is inlined away).
+#[cold]
+#[inline(always)]
+fn cold_path() {}
+
+/// `b`, with the hint that it is usually false.
+#[inline(always)]
+fn unlikely(b: bool) -> bool {
+    if b {
+        cold_path();
+    }
+    b
+}
+
 impl Header {
     /// A header with one strong handle, the implicit weak reference and `flags`.
     ///
@@ -181,6 +201,14 @@ impl Header {
             WEAK_LOCKED => 1,
             w => w as usize,
         }
+    }
+
+    /// The raw weak word with `Acquire` ordering (for the destruction fast
+    /// path: a value of 1 means no weak handle exists, and the loads after it
+    /// see everything former weak holders did).
+    #[inline]
+    pub(crate) fn weak_raw_acquire(&self) -> u32 {
+        self.weak.load(Ordering::Acquire)
     }
 
     /// The current flags.
@@ -497,13 +525,19 @@ impl Header {
     /// ```
     #[inline(always)]
     pub fn inc_strong_atomic(&self) {
-        if self.strong.load(Ordering::Relaxed) >= IMMORTAL_THRESHOLD {
+        // The immortality test reads the flags word, not the count: a load of
+        // the count would have to wait for the previous locked add to it (the
+        // clone-then-drop pattern), while the flags word, which counting never
+        // writes, can be read ahead. The mortal path is then std's: one
+        // `lock xadd` whose old value is checked for overflow.
+        if unlikely(self.flags.load(Ordering::Relaxed) & Flags::IMMORTAL.bits() != 0) {
             return;
         }
         let old = self.strong.fetch_add(1, Ordering::Relaxed);
         // A count in the immortal range here means make_immortal raced with us:
-        // harmless. Anything between MAX_MORTAL and the range is overflow.
-        if (MAX_MORTAL - 1..IMMORTAL_THRESHOLD).contains(&old) {
+        // harmless (the immortal value sits mid-range). Anything between
+        // MAX_MORTAL and the range is overflow.
+        if unlikely(old >= MAX_MORTAL - 1) && old < IMMORTAL_THRESHOLD {
             overflow();
         }
     }
@@ -526,7 +560,8 @@ impl Header {
     /// ```
     #[inline(always)]
     pub unsafe fn dec_strong_atomic(&self) -> bool {
-        if self.strong.load(Ordering::Relaxed) >= IMMORTAL_THRESHOLD {
+        // The flags word, as in `inc_strong_atomic`.
+        if unlikely(self.flags.load(Ordering::Relaxed) & Flags::IMMORTAL.bits() != 0) {
             return false;
         }
         if self.strong.fetch_sub(1, Ordering::Release) != 1 {
@@ -790,6 +825,7 @@ mod tests {
         // SAFETY: local header in this test.
         unsafe {
             h.set_strong_local(IMMORTAL_COUNT);
+            h.insert_flags_local(Flags::IMMORTAL);
             h.inc_strong_local();
             assert_eq!(h.strong(), IMMORTAL_COUNT);
             assert!(!h.dec_strong_local());

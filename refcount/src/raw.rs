@@ -115,6 +115,7 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     /// # Examples
     ///
     /// See [`RcBox`].
+    #[inline]
     pub fn allocate(prefix: P, value: T, alloc: A, flags: Flags) -> NonNull<Self> {
         match Self::try_allocate(prefix, value, alloc, flags) {
             Ok(p) => p,
@@ -143,6 +144,7 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     /// }
     /// ```
     #[allow(clippy::type_complexity)]
+    #[inline]
     pub fn try_allocate(
         prefix: P,
         value: T,
@@ -402,6 +404,7 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     /// # Examples
     ///
     /// See [`release_weak`](Self::release_weak).
+    #[inline]
     pub unsafe fn free(this: NonNull<Self>) {
         // SAFETY: live box until the deallocation below.
         let h = unsafe { Self::header(this).as_ref() };

@@ -79,6 +79,16 @@ fn arc_immortal_is_not_written() {
     let b = a.clone();
     drop(b);
     assert_eq!(Arc::strong_count(&a), before);
+
+    // A handle cloned while the box was mortal does not write either once
+    // the box is immortal.
+    let m = Arc::new(6);
+    let early = m.clone();
+    Arc::make_immortal(&m);
+    let before = Arc::strong_count(&m);
+    drop(early);
+    drop(m.clone());
+    assert_eq!(Arc::strong_count(&m), before);
 }
 
 #[test]

@@ -285,6 +285,39 @@ fn custom_allocator_holds_and_frees_the_box() {
 }
 
 #[test]
+fn values_without_drop_glue_free_at_once_unless_weak_or_callbacks() {
+    // u64 has no drop glue: the last strong drop takes the direct-free path
+    // only when no weak handle and no callback exist.
+    let alloc = Counting::default();
+    let a = Rc::new_in(7u64, alloc.clone());
+    let b = a.clone();
+    drop(a);
+    assert_eq!(alloc.live.get(), 1);
+    drop(b);
+    assert_eq!(alloc.live.get(), 0, "freed by the last strong drop");
+
+    let a = Rc::new_in(7u64, alloc.clone());
+    let w = Rc::downgrade(&a);
+    drop(a);
+    assert!(w.upgrade().is_none(), "dead for weak handles");
+    assert_eq!(alloc.live.get(), 1, "the weak handle keeps the memory");
+    drop(w);
+    assert_eq!(alloc.live.get(), 0);
+
+    let fired = StdRc::new(Cell::new(false));
+    let a = Rc::new_in(7u64, alloc.clone());
+    let f = fired.clone();
+    let r = Weak::with_callback(&a, move || f.set(true));
+    drop(a);
+    assert!(
+        fired.get(),
+        "callback ran although the value has no drop glue"
+    );
+    drop(r);
+    assert_eq!(alloc.live.get(), 0);
+}
+
+#[test]
 fn allocation_failure_is_a_typed_error() {
     let alloc = Counting {
         fail: true,
