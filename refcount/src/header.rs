@@ -39,8 +39,10 @@
 //! # Invariants
 //!
 //! 1. `strong < MAX_MORTAL` (mortal) or `strong >= IMMORTAL_THRESHOLD`
-//!    (immortal). A mortal increment reaching `MAX_MORTAL` aborts the process,
-//!    as std does on overflow.
+//!    (immortal). A single-thread increment reaching `MAX_MORTAL` aborts the
+//!    process, as std does on overflow; a thread-safe one, which tests only the
+//!    sign of the result (std's check), aborts at the latest one increment
+//!    past `IMMORTAL_THRESHOLD`. Both take 2^62 increments to reach.
 //! 2. `weak >= 1` while `strong > 0`; the box memory is freed exactly when
 //!    `weak` reaches zero, and never for an immortal box.
 //! 3. `VALUE_DROPPED` is set before the value's destructor starts and never
@@ -136,6 +138,18 @@ fn overflow() -> ! {
     // Count overflow cannot be recovered from: continuing would free a live
     // object. std aborts here too.
     std::process::abort()
+}
+
+/// The rare branch of [`Header::inc_strong_atomic`]: the old count was in
+/// the immortal range. Either `make_immortal` raced with the increment (the
+/// count sits near [`IMMORTAL_COUNT`]: harmless) or a mortal count has just
+/// overflowed past [`IMMORTAL_THRESHOLD`] (it sits right above it: abort).
+#[cold]
+#[inline(never)]
+fn inc_strong_atomic_rare(strong: &AtomicUsize) {
+    if strong.load(Ordering::Relaxed) < IMMORTAL_THRESHOLD + (IMMORTAL_THRESHOLD >> 2) {
+        overflow();
+    }
 }
 
 /// Marks the branch it sits in as rare (stable stand-in for a branch hint:
@@ -529,16 +543,14 @@ impl Header {
         // the count would have to wait for the previous locked add to it (the
         // clone-then-drop pattern), while the flags word, which counting never
         // writes, can be read ahead. The mortal path is then std's: one
-        // `lock xadd` whose old value is checked for overflow.
+        // `lock inc` and a test of the result's sign (the old value is not
+        // needed, so no `lock xadd`).
         if unlikely(self.flags.load(Ordering::Relaxed) & Flags::IMMORTAL.bits() != 0) {
             return;
         }
         let old = self.strong.fetch_add(1, Ordering::Relaxed);
-        // A count in the immortal range here means make_immortal raced with us:
-        // harmless (the immortal value sits mid-range). Anything between
-        // MAX_MORTAL and the range is overflow.
-        if unlikely(old >= MAX_MORTAL - 1) && old < IMMORTAL_THRESHOLD {
-            overflow();
+        if unlikely(old > isize::MAX as usize) {
+            inc_strong_atomic_rare(&self.strong);
         }
     }
 

@@ -227,3 +227,43 @@ fn callbacks_registered_from_many_threads_all_run() {
     assert_eq!(CALLS.load(Ordering::SeqCst), 10);
     drop(refs);
 }
+
+/// A thread-safe count overflowing past the immortal threshold aborts the
+/// process; an increment that raced with `make_immortal` (count already
+/// immortal, flag not yet set) does not. Runs in a child process.
+#[test]
+#[cfg_attr(miri, ignore = "spawns a child process")]
+fn arc_count_overflow_aborts_but_immortal_race_does_not() {
+    if std::env::var_os("COIL_ARC_OVERFLOW_CHILD").is_some() {
+        let r = Arc::new(0u8);
+        // SAFETY: deliberately setting the count as `make_immortal` does
+        // before it sets the flag; the value is leaked, never freed.
+        unsafe { Arc::header(&r).set_strong_atomic(coil_refcount::IMMORTAL_COUNT) };
+        std::mem::forget(r.clone());
+        let a = Arc::new(0u8);
+        // SAFETY: deliberately corrupting the count to reach the overflow
+        // check; the process aborts before the count is used.
+        unsafe { Arc::header(&a).set_strong_atomic(coil_refcount::IMMORTAL_THRESHOLD - 1) };
+        std::mem::forget(a.clone());
+        eprintln!("race survived");
+        std::mem::forget(a.clone());
+        unreachable!("clone past IMMORTAL_THRESHOLD must abort");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "arc_count_overflow_aborts_but_immortal_race_does_not",
+            "--nocapture",
+        ])
+        .env("COIL_ARC_OVERFLOW_CHILD", "1")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "expected SIGABRT, got {:?}",
+        out.status
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("race survived"));
+}
