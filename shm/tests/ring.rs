@@ -78,6 +78,12 @@ fn mpmc_many_producers_many_consumers_exactly_once() {
     let seen = SharedArray::anonymous(&vec![0u32; (producers * per) as usize]).unwrap();
     let done = SharedArray::anonymous(&[0u64; 1]).unwrap();
     let total = (producers * per) as u64;
+    // The parent holds a sender end while it forks, as one keeps a pipe's write
+    // end open until every writer has started: otherwise a first producer that
+    // finishes before the next is forked leaves no sender, the consumers drain
+    // the ring and see `Disconnected` (end of stream, by design), and the later
+    // producers find no receiver.
+    let keep_open = ring.sender().unwrap();
     let mut pids = Vec::new();
     for _ in 0..consumers {
         pids.push(fork_child(|| {
@@ -118,6 +124,7 @@ fn mpmc_many_producers_many_consumers_exactly_once() {
             0
         }));
     }
+    drop(keep_open);
     for pid in pids {
         assert_eq!(wait(pid), 0);
     }
