@@ -14,15 +14,17 @@
 //!
 //! # Invariants
 //!
-//! 1. A `Finalizer` owns one reference of its node; the object's list owns
-//!    the other until the object dies.
+//! 1. A `Finalizer` is a [`Registration`] (which owns one reference of its
+//!    node; the object's list owns the other until the object dies), typed by
+//!    the box's counting discipline so that only an `Atomic` one crosses
+//!    threads.
 
-use core::{fmt, marker::PhantomData, ptr::NonNull};
+use core::{fmt, marker::PhantomData};
 
 use allocator_api2::alloc::Allocator;
 
 use crate::{
-    callbacks::Node,
+    callbacks::Registration,
     counter::{Atomic, CallbackFor, Counter, Local},
     strong::Strong,
 };
@@ -45,7 +47,7 @@ use crate::{
 /// assert!(!fin.alive());
 /// ```
 pub struct Finalizer<C: Counter = Local> {
-    node: NonNull<Node>,
+    reg: Registration,
     _marker: PhantomData<C>,
 }
 
@@ -67,22 +69,17 @@ pub fn finalize<T, A: Allocator, C: Counter, F: CallbackFor<C>>(
     obj: &Strong<T, A, C>,
     f: F,
 ) -> Finalizer<C> {
-    let node = Node::alloc(f.into_box(), 2);
-    // SAFETY: `obj` keeps the box alive; the node is fresh and its list
-    // reference goes to the header.
-    unsafe { Strong::header(obj).push_callback(node) };
+    // SAFETY: `obj` keeps the box, and so its header, alive; a closure that
+    // is not `Send` only comes with a `Local` box (`CallbackFor<Local>`), and
+    // `Finalizer<Local>` is neither `Send` nor `Sync`.
+    let reg = unsafe { Registration::new(Strong::header(obj), f.into_box()) };
     Finalizer {
-        node,
+        reg,
         _marker: PhantomData,
     }
 }
 
 impl<C: Counter> Finalizer<C> {
-    fn node(&self) -> &Node {
-        // SAFETY: invariant 1: we own a reference of the node.
-        unsafe { self.node.as_ref() }
-    }
-
     /// Whether the hook has neither run nor been detached (CPython's `alive`).
     ///
     /// # Examples
@@ -94,7 +91,7 @@ impl<C: Counter> Finalizer<C> {
     /// assert!(f.alive());
     /// ```
     pub fn alive(&self) -> bool {
-        self.node().is_pending()
+        self.reg.is_pending()
     }
 
     /// Cancels the hook; returns whether it was still alive (CPython's
@@ -111,7 +108,7 @@ impl<C: Counter> Finalizer<C> {
     /// drop(a);
     /// ```
     pub fn detach(&self) -> bool {
-        self.node().cancel()
+        self.reg.cancel()
     }
 
     /// Runs the hook now if it is still alive; returns whether it ran
@@ -133,21 +130,7 @@ impl<C: Counter> Finalizer<C> {
     /// assert_eq!(n.get(), 1);
     /// ```
     pub fn call(&self) -> bool {
-        match self.node().take() {
-            Some(cb) => {
-                cb();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl<C: Counter> Drop for Finalizer<C> {
-    fn drop(&mut self) {
-        // SAFETY: invariant 1: the handle's reference is given up once. The hook
-        // stays armed (the list still owns the node).
-        unsafe { Node::release(self.node) };
+        self.reg.call()
     }
 }
 
