@@ -38,7 +38,7 @@
 //! they die with the pool's dispatcher thread and with the program.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     marker::PhantomData,
     os::fd::{AsRawFd, OwnedFd},
     panic::{AssertUnwindSafe, catch_unwind},
@@ -65,6 +65,9 @@ use crate::{
 
 /// Default chunks outstanding per worker.
 const PREFETCH: usize = 64;
+/// A worker holding two chunks or more takes another only while it holds
+/// fewer tasks than this: many small chunks batch, big ones balance.
+const PREFETCH_TASKS: usize = 256;
 
 type Outcome = std::result::Result<Vec<u8>, Error>;
 /// The results of one chunk: its first task index, its task count, and the
@@ -360,6 +363,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                     workers: Vec::new(),
                     pending: VecDeque::new(),
                     inflight: HashMap::new(),
+                    next_worker: 0,
                     terminating: false,
                     disconnected: false,
                 }
@@ -417,38 +421,42 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         (n / per + usize::from(n % per != 0)).max(1)
     }
 
-    /// Encode and submit; results arrive on the returned receiver as
-    /// (index, outcome).
-    fn submit(&self, items: Vec<T>, chunksize: usize) -> Result<(usize, Receiver<Batch>)> {
+    /// Encode and submit; results arrive on the returned receiver, one
+    /// [`Batch`] per chunk. Each task is encoded straight into its chunk's
+    /// frame (no intermediate buffer, no copy of the items).
+    fn submit<I: Iterator<Item = T>>(
+        &self,
+        items: I,
+        chunksize: usize,
+    ) -> Result<(usize, Receiver<Batch>)> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
-        let n = items.len();
         let (sink, results) = unbounded();
         let chunksize = chunksize.max(1);
-        let mut chunks = Vec::with_capacity(n.div_ceil(chunksize));
-        let mut it = items.into_iter().enumerate().peekable();
-        let mut tmp = Vec::new();
-        while it.peek().is_some() {
+        let mut chunks = Vec::new();
+        let mut items = items.peekable();
+        let mut n = 0;
+        while items.peek().is_some() {
             let id = self.shared.next_chunk.fetch_add(1, Ordering::Relaxed);
-            let mut frame = Vec::with_capacity(12 + chunksize * 16);
+            let mut frame = Vec::with_capacity(12 + chunksize.min(1 << 16) * 8);
             frame.extend_from_slice(&id.to_le_bytes());
             put_u32(&mut frame, 0);
-            let mut first = None;
-            let mut count = 0;
-            for (i, t) in it.by_ref().take(chunksize) {
-                first.get_or_insert(i);
-                tmp.clear();
-                codec::encode_into(&mut tmp, &t)?;
-                put_u32(&mut frame, tmp.len() as u32);
-                frame.extend_from_slice(&tmp);
-                count += 1;
+            let first = n;
+            for t in items.by_ref().take(chunksize) {
+                n += 1;
+                let mark = frame.len();
+                put_u32(&mut frame, 0);
+                codec::encode_into(&mut frame, &t)?;
+                let len = (frame.len() - mark - 4) as u32;
+                frame[mark..mark + 4].copy_from_slice(&len.to_le_bytes());
             }
+            let count = n - first;
             frame[8..12].copy_from_slice(&(count as u32).to_le_bytes());
             chunks.push(Chunk {
                 id,
                 frame,
-                first: first.unwrap_or(0),
+                first,
                 count,
                 sink: sink.clone(),
             });
@@ -477,9 +485,20 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn map<I: IntoIterator<Item = T>>(&self, items: I) -> Result<Vec<R>> {
-        let items: Vec<T> = items.into_iter().collect();
-        let cs = self.default_chunksize(items.len());
-        self.map_chunked(items, cs)
+        let items = items.into_iter();
+        match items.size_hint() {
+            // A known length: no need to gather the items first (a wrong
+            // hint would only change the chunk size).
+            (lo, Some(hi)) if lo == hi => {
+                let cs = self.default_chunksize(lo);
+                self.map_in_order(items, cs)
+            }
+            _ => {
+                let items: Vec<T> = items.collect();
+                let cs = self.default_chunksize(items.len());
+                self.map_in_order(items.into_iter(), cs)
+            }
+        }
     }
 
     /// [`map`](Self::map) with an explicit chunk size.
@@ -500,42 +519,38 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         items: I,
         chunksize: usize,
     ) -> Result<Vec<R>> {
-        let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
-        let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
-        let mut first_err: Option<(usize, Error)> = None;
-        let mut fail = |i: usize, e: Error| {
-            if first_err.as_ref().is_none_or(|(j, _)| i < *j) {
-                first_err = Some((i, e));
-            }
-        };
-        let mut got = 0;
-        while got < n {
-            let (first, count, r) = rx.recv().map_err(|_| Error::Terminated)?;
-            got += count;
-            match r {
-                // Decode in place from the worker's frame: no copy per task.
-                Ok(frame) => {
-                    for (k, (tag, body)) in entries(&frame, count).enumerate() {
-                        if tag != TAG_OK {
-                            fail(first + k, entry_error(tag, body));
-                            continue;
-                        }
-                        match codec::decode::<R>(body) {
-                            Ok(r) => out[first + k] = Some(r),
-                            Err(e) => fail(first + k, e),
-                        }
+        self.map_in_order(items.into_iter(), chunksize)
+    }
+
+    /// Submit, then decode each chunk's results straight into the output as
+    /// soon as every chunk before it is in; chunks that arrive early wait,
+    /// undecoded, in a small map. The first failure in task order ends the
+    /// call (later chunks still run; their results are dropped).
+    fn map_in_order<I: Iterator<Item = T>>(&self, items: I, chunksize: usize) -> Result<Vec<R>> {
+        let (n, rx) = self.submit(items, chunksize)?;
+        let mut out = Vec::with_capacity(n);
+        let mut early: BTreeMap<usize, Batch> = BTreeMap::new();
+        while out.len() < n {
+            let (_, count, r) = match early.remove(&out.len()) {
+                Some(b) => b,
+                None => {
+                    let b = rx.recv().map_err(|_| Error::Terminated)?;
+                    if b.0 != out.len() {
+                        early.insert(b.0, b);
+                        continue;
                     }
+                    b
                 }
-                Err(e) => fail(first, e),
+            };
+            let frame = r?;
+            for (tag, body) in entries(&frame, count) {
+                if tag != TAG_OK {
+                    return Err(entry_error(tag, body));
+                }
+                out.push(codec::decode::<R>(body)?);
             }
         }
-        if let Some((_, e)) = first_err {
-            return Err(e);
-        }
-        Ok(out
-            .into_iter()
-            .map(|r| r.expect("every index answered"))
-            .collect())
+        Ok(out)
     }
 
     /// Python's `starmap`: Rust functions take one argument, so a pool whose
@@ -573,7 +588,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn imap<I: IntoIterator<Item = T>>(&self, items: I, chunksize: usize) -> Result<Imap<R>> {
-        let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
+        let (n, rx) = self.submit(items.into_iter(), chunksize)?;
         Ok(Imap {
             rx,
             n,
@@ -605,7 +620,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         items: I,
         chunksize: usize,
     ) -> Result<ImapUnordered<R>> {
-        let (n, rx) = self.submit(items.into_iter().collect(), chunksize)?;
+        let (n, rx) = self.submit(items.into_iter(), chunksize)?;
         Ok(ImapUnordered {
             rx,
             left: n,
@@ -630,7 +645,7 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn apply_async(&self, item: T) -> Result<AsyncResult<R>> {
-        let (_, rx) = self.submit(vec![item], 1)?;
+        let (_, rx) = self.submit(std::iter::once(item), 1)?;
         Ok(AsyncResult {
             rx,
             done: Mutex::new(None),
@@ -961,6 +976,8 @@ struct Worker {
     /// chunks), so its death fails exactly that chunk.
     current: SharedValue<u64>,
     outstanding: VecDeque<u64>,
+    /// Tasks in the chunks of `outstanding`.
+    held: usize,
     sent: usize,
 }
 
@@ -981,6 +998,8 @@ struct Dispatcher {
     workers: Vec<Worker>,
     pending: VecDeque<Chunk>,
     inflight: HashMap<u64, Inflight>,
+    /// Where the next round of [`assign`](Self::assign) starts.
+    next_worker: usize,
     terminating: bool,
     disconnected: bool,
 }
@@ -1076,6 +1095,7 @@ impl Dispatcher {
             conn: mine,
             current,
             outstanding: VecDeque::new(),
+            held: 0,
             sent: 0,
         });
         Ok(())
@@ -1087,32 +1107,50 @@ impl Dispatcher {
         }
     }
 
+    /// Hand pending chunks out one at a time, round the workers, so a few
+    /// big chunks spread over every worker. A worker takes more while it
+    /// holds fewer than two chunks (one to run, one queued: no idle gap
+    /// between them) or fewer than [`PREFETCH_TASKS`] tasks, up to
+    /// `prefetch` chunks; the rest wait here and go to whichever worker
+    /// answers first.
     fn assign(&mut self) {
-        for w in &mut self.workers {
-            while w.outstanding.len() < self.opts.prefetch
-                && self.opts.maxtasksperchild.is_none_or(|m| w.sent < m)
-            {
-                let Some(c) = self.pending.pop_front() else {
-                    break;
-                };
-                w.conn.push_frame(&[&c.frame]);
-                w.outstanding.push_back(c.id);
-                w.sent += 1;
-                self.inflight.insert(
-                    c.id,
-                    Inflight {
-                        first: c.first,
-                        count: c.count,
-                        sink: c.sink,
-                        frame: c.frame,
-                    },
-                );
+        let nw = self.workers.len();
+        let mut stalled = 0;
+        let mut wi = self.next_worker;
+        while stalled < nw && !self.pending.is_empty() {
+            wi %= nw;
+            let w = &mut self.workers[wi];
+            wi += 1;
+            let room = w.outstanding.len() < self.opts.prefetch
+                && (w.outstanding.len() < 2 || w.held < PREFETCH_TASKS)
+                && self.opts.maxtasksperchild.is_none_or(|m| w.sent < m);
+            if !room {
+                stalled += 1;
+                continue;
             }
+            stalled = 0;
+            let Some(c) = self.pending.pop_front() else {
+                break;
+            };
+            w.conn.push_frame(&[&c.frame]);
+            w.outstanding.push_back(c.id);
+            w.sent += 1;
+            w.held += c.count;
+            self.inflight.insert(
+                c.id,
+                Inflight {
+                    first: c.first,
+                    count: c.count,
+                    sink: c.sink,
+                    frame: c.frame,
+                },
+            );
         }
+        self.next_worker = wi;
     }
 
     fn handle_result(&mut self, wi: usize, frame: Vec<u8>) {
-        let (Some(id), Some(count)) = (get_u64(&frame, 0), get_u32(&frame, 8)) else {
+        let Some(id) = get_u64(&frame, 0) else {
             return;
         };
         let w = &mut self.workers[wi];
@@ -1124,10 +1162,11 @@ impl Dispatcher {
         let Some(c) = self.inflight.remove(&id) else {
             return;
         };
+        w.held = w.held.saturating_sub(c.count);
         // The caller splits the frame: one channel message per chunk.
-        let _ = c
-            .sink
-            .send((c.first, (count as usize).min(c.count), Ok(frame)));
+        // The count is always the chunk's own: a short frame (never from a
+        // sound worker) reads as decode errors for its missing tasks.
+        let _ = c.sink.send((c.first, c.count, Ok(frame)));
     }
 
     /// A worker's socket reached end of stream: reap it, settle its chunks,
