@@ -35,7 +35,7 @@ use core::ptr::NonNull;
 use coil_refcount::Flags;
 
 use crate::{
-    DebugFlags,
+    DebugFlags, Seeds,
     gc::{Object, run_finalizer},
     head::{
         self, COLLECTING, DIRTY, GEN_MASK, GEN_SHIFT, GcHead, HAS_CALLBACKS, MARK, OWNED,
@@ -398,7 +398,7 @@ unsafe fn debug_list(list: *mut GcHead, what: &str) {
 ///
 /// Called by the space's owner thread, with `collecting` set by the caller
 /// and not reentered.
-pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome {
+pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> (Outcome, ()) {
     let debug = st.debug.get();
     if debug.contains(DebugFlags::STATS) {
         eprintln!(
@@ -419,43 +419,77 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
     for e in &st.epoch_at[..=generation] {
         e.set(epoch);
     }
+    if generation == 2 {
+        // A full collection: every old object is pending again for the
+        // incremental collector, which starts a new pass.
+        st.visited_gen.set(1);
+    }
     let young = st.gen_head(generation);
     let old = if generation == 2 {
         young
     } else {
         st.gen_head(generation + 1)
     };
+    // SAFETY: the lists are this space's generations.
+    unsafe {
+        // Merge younger generations into the one being collected.
+        for g in 0..generation {
+            head::list_merge(st.gen_head(g), young);
+        }
+        let old_gen = (generation + 1).min(2) as u32;
+        let out = collect_list(st, young, generation as u32, old, old_gen, |survivors| {
+            if young != old {
+                if generation == 1 {
+                    st.long_lived_pending
+                        .set(st.long_lived_pending.get() + survivors);
+                }
+            } else {
+                st.long_lived_pending.set(0);
+                st.long_lived_total.set(survivors);
+            }
+        });
+        (out, ())
+    }
+}
+
+/// The collection proper over `young`, which holds exactly the objects of
+/// this space whose generation bits are `<= max_gen`: find the unreachable
+/// ones, move the survivors to `old` (generation `old_gen`; `old` may be
+/// `young` itself), call `survived` with their number before any user code
+/// runs, then clear weak references, finalize, and free.
+///
+/// # Safety
+///
+/// As [`collect_main`]; `young` and `old` are initialised sentinels of this
+/// space's lists.
+unsafe fn collect_list(
+    st: &SpaceState,
+    young: *mut GcHead,
+    max_gen: u32,
+    old: *mut GcHead,
+    old_gen: u32,
+    survived: impl FnOnce(usize),
+) -> Outcome {
+    let debug = st.debug.get();
     let mut unreachable = sentinel();
     let unreachable: *mut GcHead = &mut unreachable;
     let mut finalizers = sentinel();
     let finalizers: *mut GcHead = &mut finalizers;
     let mut out = Outcome::default();
-    // SAFETY: the lists are this space's generations and two private
-    // sentinels that live until the end of this function and are empty
-    // when it returns.
+    // SAFETY: the lists are this space's and two private sentinels that
+    // live until the end of this function and are empty when it returns.
     unsafe {
         head::list_init(unreachable);
         head::list_init(finalizers);
-        // Merge younger generations into the one being collected.
-        for g in 0..generation {
-            head::list_merge(st.gen_head(g), young);
-        }
         // deduce_unreachable
-        let old_gen = (generation + 1).min(2) as u32;
-        update_and_subtract_refs(young, st.id, generation as u32);
+        update_and_subtract_refs(young, st.id, max_gen);
         let mut g = Garbage::default();
         let survivors = move_unreachable(young, unreachable, &mut g, old_gen);
         // Survivors move on to the next generation (before any user code).
         if young != old {
-            if generation == 1 {
-                st.long_lived_pending
-                    .set(st.long_lived_pending.get() + survivors);
-            }
             head::list_merge(young, old);
-        } else {
-            st.long_lived_pending.set(0);
-            st.long_lived_total.set(survivors);
         }
+        survived(survivors);
         if head::list_is_empty(unreachable) {
             return out;
         }
@@ -495,4 +529,100 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> Outcome
         );
     }
     out
+}
+
+/// What one increment did, besides collecting.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IncrementWork {
+    /// Pending old objects stepped over (moved to visited or taken in).
+    pub(crate) stepped: usize,
+    /// Old objects taken into the increment (seeds and their closure).
+    pub(crate) taken: usize,
+    /// Whether the increment finished a pass over the old objects.
+    pub(crate) pass_done: bool,
+}
+
+/// One increment of the incremental collector (CPython 3.14's
+/// `gc_collect_increment`, with coil's dirty seeds): the young generation,
+/// plus up to `budget` steps over the pending old objects (each seed taken
+/// in), plus everything old the increment references (its transitive
+/// closure, so a garbage structure is never split between the increment
+/// and the rest), collected as one unit; survivors go to the visited old
+/// space. When no pending object is left, the visited space becomes the
+/// pending one: a pass is done.
+///
+/// Old objects live in the lists of generations 1 and 2; `visited_gen`
+/// names the visited one. The increment is made of generation-0 objects:
+/// the seeds and closure are relabelled generation 0 on entry, so the
+/// collection proper is [`collect_list`] with `max_gen = 0`.
+///
+/// # Safety
+///
+/// As [`collect_main`].
+pub(crate) unsafe fn collect_increment(
+    st: &SpaceState,
+    budget: usize,
+    seeds: Seeds,
+) -> (Outcome, IncrementWork) {
+    let debug = st.debug.get();
+    if debug.contains(DebugFlags::STATS) {
+        eprintln!(
+            "gc: collecting an increment...\ngc: objects in each generation: {:?}",
+            st.generation_lens()
+        );
+    }
+    let mut work = IncrementWork::default();
+    st.gens[0].count.set(0);
+    let c = &st.gens[1].count;
+    c.set(c.get() + 1);
+    st.epoch_at[0].set(head::decref_epoch());
+    let young = st.gen_head(0);
+    let mut visited_gen = st.visited_gen.get();
+    let mut pending_gen = 3 - visited_gen;
+    // SAFETY: the lists are this space's generations; every node is a live
+    // object of this space with initialised value.
+    unsafe {
+        if head::list_is_empty(st.gen_head(pending_gen as usize)) {
+            // The pass is over: what was visited is pending again.
+            core::mem::swap(&mut visited_gen, &mut pending_gen);
+            st.visited_gen.set(visited_gen);
+            work.pass_done = true;
+        }
+        let pending = st.gen_head(pending_gen as usize);
+        let visited = st.gen_head(visited_gen as usize);
+        let mut gc = (*pending).next.get();
+        while gc != pending && work.stepped < budget {
+            let next = (*gc).next.get();
+            let h = nn(gc);
+            let b = head::bits(h);
+            if seeds == Seeds::All || b & DIRTY != 0 {
+                head::list_move(gc, young);
+                head::set_bits(h, b & !GEN_MASK);
+                work.taken += 1;
+            } else {
+                head::list_move(gc, visited);
+                head::set_bits(h, (b & !GEN_MASK) | (visited_gen << GEN_SHIFT));
+            }
+            work.stepped += 1;
+            gc = next;
+        }
+        // The closure: old objects referenced from the increment join it
+        // (the list is the work list: appended objects are traced in turn).
+        let mut taken = 0usize;
+        {
+            let mut v = Visitor::new(Op::Pull {
+                space: st.id,
+                young,
+                taken: &mut taken,
+            });
+            let mut gc = (*young).next.get();
+            while gc != young {
+                ((*gc).vtable.trace)(nn(gc), &mut v);
+                gc = (*gc).next.get();
+            }
+        }
+        work.taken += taken;
+        let out = collect_list(st, young, 0, visited, visited_gen, |_| {});
+        (out, work)
+    }
 }

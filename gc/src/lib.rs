@@ -117,7 +117,7 @@ mod weakrefs;
 pub use coil_gc_derive::Trace;
 
 pub use crate::{
-    collector::{Collector, FullCollector, Generational},
+    collector::{Collector, FullCollector, Generational, Incremental, Seeds},
     debug::DebugFlags,
     error::Error,
     finalize::Finalize,

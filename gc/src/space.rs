@@ -30,7 +30,7 @@ use coil_refcount::Flags;
 
 use crate::{
     CallbackInfo, Collector, DebugFlags, Error, GenStats, Generational, Object, PauseStats, Phase,
-    collect,
+    Seeds, collect,
     head::{self, GcHead},
     trace::{Op, Visitor},
 };
@@ -66,6 +66,9 @@ pub(crate) struct SpaceState {
     usable: Cell<bool>,
     /// The decref epoch when a collection of generation >= g last started.
     pub(crate) epoch_at: [Cell<u64>; 3],
+    /// The incremental collector's visited old space: generation 1 or 2
+    /// (the other one is pending).
+    pub(crate) visited_gen: Cell<u32>,
     pub(crate) long_lived_total: Cell<usize>,
     pub(crate) long_lived_pending: Cell<usize>,
     stats: [Cell<GenStats>; 3],
@@ -93,6 +96,7 @@ impl SpaceState {
             collecting: Cell::new(false),
             usable: Cell::new(true),
             epoch_at: [Cell::new(epoch), Cell::new(epoch), Cell::new(epoch)],
+            visited_gen: Cell::new(1),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
             stats: Default::default(),
@@ -391,11 +395,63 @@ impl Space {
     /// assert_eq!(s.run_collection(2), 0);
     /// ```
     pub fn run_collection(&self, generation: usize) -> usize {
+        let generation = generation.min(2);
+        // SAFETY: `timed` sets `collecting` and this thread owns the space.
+        self.timed(generation, |st| unsafe {
+            collect::collect_main(st, generation)
+        })
+        .map_or(0, |(n, ())| n)
+    }
+
+    /// The incremental collection primitive ([`Incremental`](crate::Incremental)
+    /// is built on it): one increment — the young generation, up to
+    /// `budget` steps over the old objects not yet visited in the current
+    /// pass (taking in those `seeds` selects), and the old objects the
+    /// increment references, transitively — collected as one unit.
+    /// Survivors join the visited old space; once every old object was
+    /// visited, the next increment starts a new pass. Returns the number of
+    /// unreachable objects found (0 if a collection is already running).
+    /// An increment is reported to callbacks and statistics as a
+    /// collection of generation 1.
+    ///
+    /// Old objects are kept in the lists of generations 1 and 2 (which one
+    /// is "visited" alternates with each pass), so `get_objects(Some(1))`
+    /// and `get_count` read differently under this collector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_gc::{Gc, Seeds, Space, Trace};
+    /// use std::cell::RefCell;
+    /// #[derive(Trace)]
+    /// struct N(RefCell<Option<Gc<N>>>);
+    /// let s = Space::new();
+    /// s.disable();
+    /// let a = Gc::new_in(&s, N(RefCell::new(None)));
+    /// s.collect(2).unwrap(); // `a` is old now
+    /// *a.0.borrow_mut() = Some(a.clone());
+    /// drop(a); // an old garbage self-loop; it lost a reference (dirty)
+    /// assert_eq!(s.run_increment(100, Seeds::Dirty), 1);
+    /// ```
+    pub fn run_increment(&self, budget: usize, seeds: Seeds) -> usize {
+        // SAFETY: `timed` sets `collecting` and this thread owns the space.
+        self.timed(1, |st| unsafe {
+            collect::collect_increment(st, budget, seeds)
+        })
+        .map_or(0, |(n, _)| n)
+    }
+
+    /// Runs `f` as one collection of `generation`: the `collecting` flag,
+    /// start/stop callbacks, pause and per-generation statistics.
+    fn timed<W>(
+        &self,
+        generation: usize,
+        f: impl FnOnce(&SpaceState) -> (collect::Outcome, W),
+    ) -> Option<(usize, W)> {
         let st = self.state();
         if st.collecting.get() {
-            return 0;
+            return None;
         }
-        let generation = generation.min(2);
         st.collecting.set(true);
         struct Reset<'a>(&'a Cell<bool>);
         impl Drop for Reset<'_> {
@@ -412,8 +468,7 @@ impl Space {
             },
         );
         let t0 = Instant::now();
-        // SAFETY: this thread owns the space; `collecting` is set.
-        let out = unsafe { collect::collect_main(st, generation) };
+        let (out, w) = f(st);
         let dt = t0.elapsed();
         let mut p = st.pauses.get();
         p.collections += 1;
@@ -434,7 +489,7 @@ impl Space {
                 uncollectable: out.uncollectable,
             },
         );
-        out.collected + out.uncollectable
+        Some((out.collected + out.uncollectable, w))
     }
 
     /// Enables automatic collection (`gc.enable`).
@@ -751,7 +806,12 @@ impl Space {
         let st = self.state();
         // SAFETY: initialised sentinels of this space.
         unsafe {
-            for_each(st.perm_head(), |h| head::set_gen(h, 2));
+            // Dirty: frozen objects may have lost references no collection
+            // has seen (the incremental collector takes dirty objects in).
+            for_each(st.perm_head(), |h| {
+                head::set_gen(h, 2);
+                head::set_bits(h, head::bits(h) | head::DIRTY);
+            });
             head::list_merge(st.perm_head(), st.gen_head(2));
         }
         // Frozen objects may carry decrefs no collection has seen.

@@ -21,7 +21,7 @@ use std::{
 
 use crate::{
     gc::{Gc, Object, Weak},
-    head::{self, COLLECTING, GEN_SHIFT, GcHead, MARK, REFS_MASK, REFS_MAX, UNREACHABLE},
+    head::{self, COLLECTING, GEN_MASK, GEN_SHIFT, GcHead, MARK, REFS_MASK, REFS_MAX, UNREACHABLE},
 };
 
 /// A value whose `Gc` references the collector can enumerate (CPython's
@@ -92,6 +92,14 @@ pub(crate) enum Op<'a> {
     SubtractFused { space: u32, max_gen: u32 },
     /// `move_unreachable`'s `visit_reachable`: targets are reachable.
     Reach { young: *mut GcHead },
+    /// The incremental collector's closure: old targets of space `space`
+    /// (generation 1 or 2) join the increment (`young`, relabelled
+    /// generation 0); `taken` counts them.
+    Pull {
+        space: u32,
+        young: *mut GcHead,
+        taken: &'a mut usize,
+    },
     /// Mark collected targets and push them on a work list.
     Mark(&'a mut Vec<NonNull<GcHead>>),
     /// `handle_weakrefs`: cancel callbacks of weak handles held by garbage.
@@ -214,6 +222,24 @@ impl<'a> Visitor<'a> {
                     } else if b & REFS_MASK == 0 {
                         // Not scanned yet: reachable after all.
                         head::set_bits(h, b | 1);
+                    }
+                }
+            }
+            Op::Pull {
+                space,
+                young,
+                taken,
+            } => {
+                // SAFETY: as above; `young` is the sentinel of the
+                // increment being built, and a target of this space with
+                // generation 1 or 2 is in one of its old lists.
+                unsafe {
+                    let b = head::bits(h);
+                    let g = (b >> GEN_SHIFT) & 3;
+                    if (g == 1 || g == 2) && (*h.as_ptr()).space.get() == *space {
+                        head::list_move(h.as_ptr(), *young);
+                        head::set_bits(h, b & !GEN_MASK);
+                        **taken += 1;
                     }
                 }
             }

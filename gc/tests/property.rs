@@ -9,7 +9,7 @@ use std::{
     rc::Rc,
 };
 
-use coil_gc::{Finalize, Gc, Space, Trace};
+use coil_gc::{Finalize, Gc, Incremental, Space, Trace};
 use proptest::prelude::*;
 
 #[derive(Trace)]
@@ -39,6 +39,18 @@ impl Finalize for Node {
     }
 }
 
+/// How the space collects before the final `collect(2)`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    /// Explicit collections only.
+    Explicit,
+    /// The generational collector, automatically at tiny thresholds.
+    Auto,
+    /// The incremental collector, automatically at tiny thresholds and a
+    /// budget of two old objects per increment.
+    Incremental,
+}
+
 /// Builds the graph, keeps `handles`, collects, and checks the outcome.
 fn check_graph(
     n: usize,
@@ -47,9 +59,14 @@ fn check_graph(
     finalized: &[usize],
     young: bool,
     steps: &[u8],
-    auto: bool,
+    mode: Mode,
 ) {
-    let s = Space::new();
+    let s = if mode == Mode::Incremental {
+        Space::with_collector(Box::new(Incremental::new().with_budget(2)))
+    } else {
+        Space::new()
+    };
+    let auto = mode != Mode::Explicit;
     if auto {
         // Automatic collection only (with the skip of collections that
         // could not find anything), at tiny thresholds.
@@ -94,8 +111,9 @@ fn check_graph(
         }
     }
     if auto {
-        // Allocation alone must get every unreachable node freed.
-        for _ in 0..64 {
+        // Allocation alone must get every unreachable node freed (the
+        // incremental collector within two passes over the old objects).
+        for _ in 0..200 {
             drop(Gc::new_in(
                 &s,
                 Node {
@@ -203,12 +221,17 @@ proptest! {
     #![proptest_config(config())]
     #[test]
     fn collect_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
-        check_graph(n, &edges, &handles, &fin, young, &steps, false);
+        check_graph(n, &edges, &handles, &fin, young, &steps, Mode::Explicit);
     }
 
     #[test]
     fn automatic_collection_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
-        check_graph(n, &edges, &handles, &fin, young, &steps, true);
+        check_graph(n, &edges, &handles, &fin, young, &steps, Mode::Auto);
+    }
+
+    #[test]
+    fn incremental_collection_frees_exactly_the_unreachable((n, edges, handles, fin, young, steps) in graph()) {
+        check_graph(n, &edges, &handles, &fin, young, &steps, Mode::Incremental);
     }
 }
 
@@ -222,7 +245,7 @@ fn fixed_small_graph() {
         &[2, 4],
         true,
         &[0, 1, 0],
-        false,
+        Mode::Explicit,
     );
     check_graph(
         7,
@@ -231,6 +254,15 @@ fn fixed_small_graph() {
         &[2, 4],
         true,
         &[0, 1, 0],
+        Mode::Auto,
+    );
+    check_graph(
+        7,
+        &[(0, 1), (1, 2), (2, 0), (3, 4), (4, 3), (5, 0), (6, 6)],
+        &[1],
+        &[2, 4],
         true,
+        &[0, 1, 0],
+        Mode::Incremental,
     );
 }
