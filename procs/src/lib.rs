@@ -108,6 +108,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod chunk;
 mod codec;
 pub mod error;
 mod fork;

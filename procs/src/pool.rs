@@ -41,7 +41,6 @@ use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     marker::PhantomData,
     os::fd::{AsRawFd, OwnedFd},
-    panic::{AssertUnwindSafe, catch_unwind},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -56,9 +55,8 @@ use nix::fcntl::OFlag;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    codec,
+    chunk,
     error::{Error, Result},
-    fork,
     pipe::{Connection, Pipe},
     process::Process,
 };
@@ -69,57 +67,28 @@ const PREFETCH: usize = 64;
 /// fewer tasks than this: many small chunks batch, big ones balance.
 const PREFETCH_TASKS: usize = 256;
 
+/// Tasks gathered by `submit` before they go to the dispatcher, so workers
+/// start on the first chunks while the caller encodes the rest.
+const SUBMIT_TASKS: usize = 4096;
+
+/// A whole result frame of a one-task chunk, or that task's error.
 type Outcome = std::result::Result<Vec<u8>, Error>;
 /// The results of one chunk: its first task index, its task count, and the
 /// worker's whole result frame (or the one error of every task in it).
 type Batch = (usize, usize, std::result::Result<Vec<u8>, Error>);
 type Sink = Sender<Batch>;
-/// Runs one encoded task, appending the encoded result to the buffer.
-type WorkFn =
-    Arc<dyn Fn(&[u8], &mut Vec<u8>) -> std::result::Result<(), (u8, String)> + Send + Sync>;
+/// Runs a task frame, writing the result frame; false for a frame without
+/// a header.
+type WorkFn = Arc<dyn Fn(&[u8], &mut Vec<u8>) -> bool + Send + Sync>;
 
-/// The per-task entries of a result frame: (tag, body).
-fn entries(frame: &[u8], count: usize) -> impl Iterator<Item = (u8, &[u8])> {
-    let mut at = 12;
-    (0..count).map(move |_| {
-        let tag = frame.get(at).copied().unwrap_or(TAG_DECODE);
-        let len = get_u32(frame, at + 1).unwrap_or(0) as usize;
-        let body = frame.get(at + 5..at + 5 + len).unwrap_or(&[]);
-        at += 5 + len;
-        (tag, body)
-    })
-}
-
-fn entry_error(tag: u8, body: &[u8]) -> Error {
-    let msg = String::from_utf8_lossy(body).into_owned();
-    if tag == TAG_PANIC {
-        Error::TaskPanicked(msg)
-    } else {
-        Error::Decode(msg)
-    }
-}
-
-/// Split a batch into per-task outcomes.
-fn unpack(b: Batch, out: &mut VecDeque<(usize, Outcome)>) {
+/// Split a batch into per-task results.
+fn unpack<R: DeserializeOwned>(b: Batch, out: &mut VecDeque<(usize, Result<R>)>) {
     let (first, count, r) = b;
     match r {
-        Ok(frame) => {
-            for (k, (tag, body)) in entries(&frame, count).enumerate() {
-                let o = if tag == TAG_OK {
-                    Ok(body.to_vec())
-                } else {
-                    Err(entry_error(tag, body))
-                };
-                out.push_back((first + k, o));
-            }
-        }
+        Ok(frame) => out.extend((first..).zip(chunk::Results::new(&frame, count))),
         Err(e) => out.extend((first..first + count).map(|i| (i, Err(e.clone())))),
     }
 }
-
-const TAG_OK: u8 = 0;
-const TAG_PANIC: u8 = 1;
-const TAG_DECODE: u8 = 2;
 
 /// How a pool is built.
 ///
@@ -281,18 +250,6 @@ impl<T, R> std::fmt::Debug for Pool<T, R> {
     }
 }
 
-fn put_u32(v: &mut Vec<u8>, x: u32) {
-    v.extend_from_slice(&x.to_le_bytes());
-}
-
-fn get_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn get_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
 impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R> {
     /// A pool of `processes` workers (0: one per CPU) running `f`.
     ///
@@ -332,13 +289,8 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     where
         F: Fn(T) -> R + Send + Sync + 'static,
     {
-        let work: WorkFn = Arc::new(move |bytes: &[u8], out: &mut Vec<u8>| {
-            let t: T = codec::decode(bytes).map_err(|e| (TAG_DECODE, e.to_string()))?;
-            match catch_unwind(AssertUnwindSafe(|| f(t))) {
-                Ok(r) => codec::encode_into(out, &r).map_err(|e| (TAG_DECODE, e.to_string())),
-                Err(p) => Err((TAG_PANIC, fork::panic_message(&*p))),
-            }
-        });
+        let work: WorkFn =
+            Arc::new(move |frame: &[u8], out: &mut Vec<u8>| chunk::run(&f, frame, out));
         let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let (tx, rx) = unbounded();
         let shared = Arc::new(Shared {
@@ -423,7 +375,10 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
 
     /// Encode and submit; results arrive on the returned receiver, one
     /// [`Batch`] per chunk. Each task is encoded straight into its chunk's
-    /// frame (no intermediate buffer, no copy of the items).
+    /// frame, and chunks go to the dispatcher every [`SUBMIT_TASKS`] tasks,
+    /// so the workers start while the rest is being encoded. If a task
+    /// fails to encode, the chunks before it may already be running (their
+    /// results are dropped).
     fn submit<I: Iterator<Item = T>>(
         &self,
         items: I,
@@ -435,24 +390,20 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
         let (sink, results) = unbounded();
         let chunksize = chunksize.max(1);
         let mut chunks = Vec::new();
+        let mut batched = 0;
         let mut items = items.peekable();
         let mut n = 0;
         while items.peek().is_some() {
             let id = self.shared.next_chunk.fetch_add(1, Ordering::Relaxed);
-            let mut frame = Vec::with_capacity(12 + chunksize.min(1 << 16) * 8);
-            frame.extend_from_slice(&id.to_le_bytes());
-            put_u32(&mut frame, 0);
+            let mut frame = Vec::with_capacity(chunk::HEAD + chunksize.min(1 << 16) * 4);
+            chunk::begin(&mut frame, id);
             let first = n;
             for t in items.by_ref().take(chunksize) {
                 n += 1;
-                let mark = frame.len();
-                put_u32(&mut frame, 0);
-                codec::encode_into(&mut frame, &t)?;
-                let len = (frame.len() - mark - 4) as u32;
-                frame[mark..mark + 4].copy_from_slice(&len.to_le_bytes());
+                chunk::push_task(&mut frame, &t)?;
             }
             let count = n - first;
-            frame[8..12].copy_from_slice(&(count as u32).to_le_bytes());
+            chunk::finish(&mut frame, count);
             chunks.push(Chunk {
                 id,
                 frame,
@@ -460,8 +411,13 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                 count,
                 sink: sink.clone(),
             });
+            batched += count;
+            if batched >= SUBMIT_TASKS {
+                self.shared.send(Cmd::Submit(std::mem::take(&mut chunks)))?;
+                batched = 0;
+            }
         }
-        if n > 0 {
+        if !chunks.is_empty() {
             self.shared.send(Cmd::Submit(chunks))?;
         }
         Ok((n, results))
@@ -543,11 +499,8 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
                 }
             };
             let frame = r?;
-            for (tag, body) in entries(&frame, count) {
-                if tag != TAG_OK {
-                    return Err(entry_error(tag, body));
-                }
-                out.push(codec::decode::<R>(body)?);
+            for r in chunk::Results::new(&frame, count) {
+                out.push(r?);
             }
         }
         Ok(out)
@@ -595,7 +548,6 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             next: 0,
             early: HashMap::new(),
             buf: VecDeque::new(),
-            _r: PhantomData,
         })
     }
 
@@ -625,7 +577,6 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             rx,
             left: n,
             buf: VecDeque::new(),
-            _r: PhantomData,
         })
     }
 
@@ -772,14 +723,21 @@ impl<T, R> Drop for Pool<T, R> {
 /// assert_eq!(it.next(), None);
 /// # Ok::<(), coil_procs::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Imap<R> {
     rx: Receiver<Batch>,
     n: usize,
     next: usize,
-    early: HashMap<usize, Outcome>,
-    buf: VecDeque<(usize, Outcome)>,
-    _r: PhantomData<fn() -> R>,
+    early: HashMap<usize, Result<R>>,
+    buf: VecDeque<(usize, Result<R>)>,
+}
+
+impl<R> std::fmt::Debug for Imap<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Imap")
+            .field("n", &self.n)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R: DeserializeOwned> Iterator for Imap<R> {
@@ -805,7 +763,7 @@ impl<R: DeserializeOwned> Iterator for Imap<R> {
             }
         };
         self.next += 1;
-        Some(o.and_then(|b| codec::decode(&b)))
+        Some(o)
     }
 }
 
@@ -818,12 +776,18 @@ impl<R: DeserializeOwned> Iterator for Imap<R> {
 /// assert_eq!(pool.imap_unordered([5u8], 1)?.count(), 1);
 /// # Ok::<(), coil_procs::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct ImapUnordered<R> {
     rx: Receiver<Batch>,
     left: usize,
-    buf: VecDeque<(usize, Outcome)>,
-    _r: PhantomData<fn() -> R>,
+    buf: VecDeque<(usize, Result<R>)>,
+}
+
+impl<R> std::fmt::Debug for ImapUnordered<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapUnordered")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R: DeserializeOwned> Iterator for ImapUnordered<R> {
@@ -840,7 +804,7 @@ impl<R: DeserializeOwned> Iterator for ImapUnordered<R> {
             }
         }
         let (_, o) = self.buf.pop_front()?;
-        Some(o.and_then(|b| codec::decode(&b)))
+        Some(o)
     }
 }
 
@@ -865,6 +829,13 @@ pub struct AsyncResult<R> {
 }
 
 impl<R: DeserializeOwned> AsyncResult<R> {
+    /// The one result in the result frame of a one-task chunk.
+    fn decode(frame: &[u8]) -> Result<R> {
+        chunk::Results::new(frame, 1)
+            .next()
+            .unwrap_or(Err(Error::Terminated))
+    }
+
     fn fetch(&self, timeout: Option<Duration>) -> Option<Outcome> {
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         if done.is_none() {
@@ -876,11 +847,7 @@ impl<R: DeserializeOwned> AsyncResult<R> {
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
                 },
             };
-            *done = Some(r.map_or(Err(Error::Terminated), |b| {
-                let mut one = VecDeque::new();
-                unpack(b, &mut one);
-                one.pop_front().map_or(Err(Error::Terminated), |(_, o)| o)
-            }));
+            *done = Some(r.map_or(Err(Error::Terminated), |(_, _, frame)| frame));
         }
         done.clone()
     }
@@ -909,7 +876,7 @@ impl<R: DeserializeOwned> AsyncResult<R> {
     pub fn get(&self, timeout: Option<Duration>) -> Result<R> {
         match self.fetch(timeout) {
             None => Err(Error::Timeout),
-            Some(o) => o.and_then(|b| codec::decode(&b)),
+            Some(o) => o.and_then(|frame| Self::decode(&frame)),
         }
     }
 
@@ -961,7 +928,7 @@ impl<R: DeserializeOwned> AsyncResult<R> {
     pub fn successful(&self) -> Result<bool> {
         match self.fetch(Some(Duration::ZERO)) {
             None => Err(Error::Timeout),
-            Some(o) => Ok(o.is_ok()),
+            Some(o) => Ok(o.and_then(|frame| Self::decode(&frame)).is_ok()),
         }
     }
 }
@@ -1018,41 +985,17 @@ fn worker_main(mut conn: Connection, current: &AtomicU64, work: WorkFn, max: Opt
             Ok(Some(f)) => f,
             _ => return 0, // the pool closed our socket or is gone
         };
-        let (Some(id), Some(count)) = (get_u64(frame, 0), get_u32(frame, 8)) else {
+        let Some((id, _)) = chunk::head(frame) else {
             return 3;
         };
         current.store(id, Ordering::SeqCst);
-        out.clear();
-        out.extend_from_slice(&id.to_le_bytes());
-        put_u32(&mut out, count);
-        let mut at = 12;
-        for _ in 0..count {
-            let Some(len) = get_u32(frame, at) else {
-                return 3;
-            };
-            let Some(task) = frame.get(at + 4..at + 4 + len as usize) else {
-                return 3;
-            };
-            at += 4 + len as usize;
-            let mark = out.len();
-            out.push(TAG_OK);
-            put_u32(&mut out, 0);
-            match work(task, &mut out) {
-                Ok(()) => {
-                    let len = (out.len() - mark - 5) as u32;
-                    out[mark + 1..mark + 5].copy_from_slice(&len.to_le_bytes());
-                }
-                Err((tag, msg)) => {
-                    out.truncate(mark);
-                    out.push(tag);
-                    put_u32(&mut out, msg.len() as u32);
-                    out.extend_from_slice(msg.as_bytes());
-                }
-            }
+        if !work(frame, &mut out) {
+            return 3;
         }
-        let body = std::mem::take(&mut out);
-        conn.push_frame(&[&body]);
-        out = body;
+        conn.push_frame(&[&out]);
+        if out.capacity() > 4 << 20 {
+            out = Vec::new();
+        }
         current.store(IDLE, Ordering::SeqCst);
         done += 1;
         if max.is_some_and(|m| done >= m) {
@@ -1150,7 +1093,7 @@ impl Dispatcher {
     }
 
     fn handle_result(&mut self, wi: usize, frame: Vec<u8>) {
-        let Some(id) = get_u64(&frame, 0) else {
+        let Some((id, _)) = chunk::head(&frame) else {
             return;
         };
         let w = &mut self.workers[wi];
