@@ -9,7 +9,18 @@
 //! 2. `my_pid` caches `getpid()` in a process-global atomic that a
 //!    `pthread_atfork` child handler resets, so a forked child never reports its
 //!    parent's pid.
-//! 3. `pid_alive` treats a zombie (killed but not yet reaped) as dead, because a
+//! 3. The asymmetric barrier pair ([`light_barrier`], [`heavy_barrier`]) orders a
+//!    store before a later load across processes, like a `SeqCst` fence on
+//!    both sides, but costs the frequent side (a ring publishing a message)
+//!    nothing: it is a compiler fence once this process has registered with
+//!    `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`, and a real
+//!    `SeqCst` fence until then (or forever, if the kernel refuses). The rare
+//!    side (a waiter about to sleep) calls
+//!    `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which runs a full barrier
+//!    on every CPU currently running a registered process; threads not running
+//!    passed a context switch, itself a full barrier. Registration is per
+//!    process (per address space): it is redone after `fork`, keyed by pid.
+//! 4. `pid_alive` treats a zombie (killed but not yet reaped) as dead, because a
 //!    zombie will never finish a ring operation; a pid that was reused by an
 //!    unrelated process reads as alive (a limit shared with every pid-based
 //!    scheme, written down in the ring docs).
@@ -18,7 +29,7 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
         Once,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicU32, Ordering, compiler_fence, fence},
     },
     time::Duration,
 };
@@ -82,6 +93,62 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
         }
         Err(_) => r == 0 || Errno::last() == Errno::EPERM,
     }
+}
+
+/// The pid whose address space is registered for global expedited
+/// membarriers; `u32::MAX` once the kernel refused (then fences stay real).
+static MEMBARRIER_PID: AtomicU32 = AtomicU32::new(0);
+const MEMBARRIER_REFUSED: u32 = u32::MAX;
+// From linux/membarrier.h (not all libc versions export them).
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+fn membarrier(cmd: libc::c_int) -> bool {
+    // SAFETY: membarrier takes two integers and touches no user memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            cmd,
+            0 as libc::c_uint,
+            0 as libc::c_int,
+        ) == 0
+    }
+}
+
+/// The frequent half of the asymmetric barrier: orders this thread's earlier
+/// stores before its later loads against a peer that runs [`heavy_barrier`].
+#[inline]
+pub(crate) fn light_barrier() {
+    let reg = MEMBARRIER_PID.load(Ordering::Relaxed);
+    if reg != 0 && reg == my_pid() {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+        if reg != MEMBARRIER_REFUSED {
+            register_membarrier();
+        }
+    }
+}
+
+#[cold]
+fn register_membarrier() {
+    let me = my_pid();
+    let v = if membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) {
+        me
+    } else {
+        MEMBARRIER_REFUSED
+    };
+    MEMBARRIER_PID.store(v, Ordering::Relaxed);
+}
+
+/// The rare half of the asymmetric barrier. Returns `false` if the kernel
+/// refused it; the caller then cannot rely on it against peers that use
+/// [`light_barrier`] and must bound its sleep.
+pub(crate) fn heavy_barrier() -> bool {
+    fence(Ordering::SeqCst);
+    let ok = membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+    fence(Ordering::SeqCst);
+    ok
 }
 
 /// Give the CPU to another runnable thread, if any.

@@ -72,15 +72,23 @@ fn stream(kind: Kind, len: usize, n: usize) -> f64 {
 }
 
 fn main() {
+    // An optional argument keeps only the workloads whose name contains it.
+    let only = std::env::args().nth(1).unwrap_or_default();
+    let want = |w: &str| w.contains(only.as_str());
     let scale = if std::env::var("COIL_BENCH_PROFILE").as_deref() == Ok("full") {
         10
     } else {
         1
     };
     for kind in [Kind::CoilSpsc, Kind::CoilMpmc, Kind::Pipe] {
-        roundtrip(kind, 20_000 * scale);
+        if want("ring-roundtrip") {
+            roundtrip(kind, 20_000 * scale);
+        }
     }
     for kind in [Kind::CoilSpsc, Kind::CoilMpmc, Kind::Pipe] {
+        if !want("ring-throughput-64b") {
+            continue;
+        }
         let n = 200_000 * scale;
         let secs = stream(kind, 64, n);
         Row::new(
@@ -91,6 +99,9 @@ fn main() {
             n as f64 / secs,
         )
         .print();
+    }
+    if !want("ring-throughput-1mib") {
+        return;
     }
     let n = 100 * scale;
     let secs = stream(Kind::CoilSpsc, MIB, n);

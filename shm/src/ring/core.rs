@@ -11,8 +11,8 @@
 //! +--------------------------------------------------------------+ (128-aligned)
 //! | tail       (own 128-byte line)                                 |
 //! | head       (own 128-byte line)                                 |
-//! | data_sig   (seq, waiters; own line) — receivers sleep here     |
-//! | space_sig  (seq, waiters; own line) — senders sleep here       |
+//! | data_sig   (seq, sleepers; own line) — receivers sleep here     |
+//! | space_sig  (seq, sleepers; own line) — senders sleep here       |
 //! +--------------------------------------------------------------+
 //! ```
 //!
@@ -22,13 +22,22 @@
 //!
 //! # Waiting without lost wake-ups
 //!
-//! A waiter reads `sig.seq`, increments `sig.waiters`, retries its operation,
+//! A waiter reads `sig.seq`, sets `sig.sleepers` to 1, runs the heavy half of
+//! an asymmetric barrier (`membarrier`, see `sys`), retries its operation,
 //! and only then sleeps with `FUTEX_WAIT(seq, old)`. A notifier publishes its
-//! change, increments `sig.seq`, and calls `FUTEX_WAKE` only if `waiters` is
-//! non-zero. All four steps are `SeqCst`: either the waiter's retry sees the
-//! change, or the notifier's `seq` increment happens before the futex compares
-//! and the sleep returns at once. Sleeps are also capped at
-//! [`RECHECK`], when the waiter checks its peers' liveness.
+//! change, runs the light half (a compiler fence once its process is
+//! registered, else a `SeqCst` fence) and reads `sleepers`; only if it is set
+//! does it swap it to 0, increment `seq` and call `FUTEX_WAKE` for everyone.
+//! The barrier pair forbids the one bad interleaving (the waiter's retry
+//! misses the change *and* the notifier misses the flag), so either the retry
+//! sees the change or the notifier wakes the waiter — before it sleeps (the
+//! futex finds `seq` changed) or after. The common case, nobody asleep, costs
+//! a notifier one plain load of a line it shares read-only: no locked
+//! instruction and no store-buffer drain per message. One wake-up serves a
+//! whole sleep, however many messages follow before the waiter runs. If the
+//! kernel refuses `membarrier`, waiters cap each sleep at 1 ms instead.
+//! Sleeps are also capped at [`RECHECK`], when the waiter checks its peers'
+//! liveness.
 //!
 //! Before sleeping a waiter spins: [`PURE_SPIN`] (3 µs) of busy polling, which
 //! catches a peer running on another CPU (a hand-off well under 1 µs), then
@@ -83,23 +92,34 @@ pub(crate) const RECEIVER: usize = 1;
 #[repr(C, align(128))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
-/// A futex word plus the number of sleepers on it.
+/// A futex word plus a flag set by anyone about to sleep on it.
 #[repr(C)]
 pub(crate) struct Signal {
     seq: AtomicU32,
-    waiters: AtomicU32,
+    sleepers: AtomicU32,
 }
 
 impl Signal {
     /// Wake every sleeper after a change has been published.
     #[inline]
     pub(crate) fn notify(&self) {
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
+        sys::light_barrier();
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake();
+        }
+    }
+
+    #[cold]
+    fn wake(&self) {
+        if self.sleepers.swap(0, Ordering::SeqCst) != 0 {
+            self.seq.fetch_add(1, Ordering::SeqCst);
             sys::futex_wake(&self.seq, u32::MAX);
         }
     }
 }
+
+/// The longest sleep when the kernel refuses the heavy barrier.
+const UNFENCED_NAP: Duration = Duration::from_millis(1);
 
 /// The control block at offset 0 of every ring segment.
 #[repr(C)]
@@ -368,6 +388,13 @@ impl Registration {
         Ok(Self { core })
     }
 
+    /// Whether this handle is registered for the calling process (it is,
+    /// unless a fork found the peer table full; `ensure` fixes that).
+    #[inline]
+    pub(crate) fn current(&self) -> bool {
+        self.core.pid.load(Ordering::Relaxed) == sys::my_pid()
+    }
+
     /// Make sure this process is registered (after a fork whose handler found
     /// the table full, it is not yet).
     #[inline]
@@ -450,7 +477,8 @@ pub(crate) fn block<R>(
     let mut last_scan = start;
     loop {
         let seq = sig.seq.load(Ordering::SeqCst);
-        sig.waiters.fetch_add(1, Ordering::SeqCst);
+        sig.sleepers.store(1, Ordering::SeqCst);
+        let fenced = sys::heavy_barrier();
         let now = Instant::now();
         let expired = w.deadline.is_some_and(|d| now >= d);
         let scan = !expired && now - last_scan >= RECHECK;
@@ -458,18 +486,15 @@ pub(crate) fn block<R>(
             last_scan = now;
         }
         if let Some(r) = attempt(scan) {
-            sig.waiters.fetch_sub(1, Ordering::SeqCst);
             return r;
         }
         if expired {
-            sig.waiters.fetch_sub(1, Ordering::SeqCst);
             return Err(Error::Timeout);
         }
-        let mut nap = RECHECK;
+        let mut nap = if fenced { RECHECK } else { UNFENCED_NAP };
         if let Some(d) = w.deadline {
             nap = nap.min(d - now);
         }
         sys::futex_wait(&sig.seq, seq, Some(nap));
-        sig.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }

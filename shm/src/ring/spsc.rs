@@ -208,8 +208,39 @@ impl Inner {
         // SAFETY: both pieces lie inside the data area; the caller owns them.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(i), first);
-            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), self.data(), src.len() - first);
+            if first < src.len() {
+                std::ptr::copy_nonoverlapping(
+                    src.as_ptr().add(first),
+                    self.data(),
+                    src.len() - first,
+                );
+            }
         }
+    }
+
+    /// Write a frame's length word at stream position `pos`.
+    ///
+    /// # Safety
+    ///
+    /// `pos` is 8-aligned (frames are) and the 8 bytes from it belong to the
+    /// sender. An 8-aligned word never wraps: the capacity is a power of two
+    /// of at least 64.
+    unsafe fn put_len(&self, pos: u64, len: u64) {
+        let i = (pos & (self.cap - 1)) as usize;
+        // SAFETY: as the contract says; the data area is 128-aligned, so the
+        // word is aligned.
+        unsafe { (self.data().add(i) as *mut u64).write(len.to_le()) };
+    }
+
+    /// Read the length word at stream position `pos`.
+    ///
+    /// # Safety
+    ///
+    /// `pos` is 8-aligned and the 8 bytes from it are published to the receiver.
+    unsafe fn get_len(&self, pos: u64) -> u64 {
+        let i = (pos & (self.cap - 1)) as usize;
+        // SAFETY: as the contract says (see `put_len`).
+        u64::from_le(unsafe { (self.data().add(i) as *const u64).read() })
     }
 
     /// Copy `n` bytes at stream position `pos` to `dst`.
@@ -224,7 +255,9 @@ impl Inner {
         // SAFETY: as the contract says; both pieces lie inside the data area.
         unsafe {
             std::ptr::copy_nonoverlapping(self.data().add(i), dst, first);
-            std::ptr::copy_nonoverlapping(self.data(), dst.add(first), n - first);
+            if first < n {
+                std::ptr::copy_nonoverlapping(self.data(), dst.add(first), n - first);
+            }
         }
     }
 }
@@ -522,8 +555,9 @@ impl SpscSender {
             }
         }
         let mut free = self.room(start, first, Wait::new(inner.spin, timeout))?;
-        // SAFETY: `first >= 8` bytes from `start` are free, so ours (invariant 2).
-        unsafe { inner.put(start, &(msg.len() as u64).to_le_bytes()) };
+        // SAFETY: `first >= 8` bytes from the 8-aligned `start` are free, so
+        // ours (invariant 2).
+        unsafe { inner.put_len(start, msg.len() as u64) };
         let mut pos = start + 8;
         free -= 8;
         let streaming = frame > free + 8;
@@ -576,7 +610,38 @@ impl SpscSender {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn send(&self, msg: &[u8]) -> Result<()> {
+        if self.send_now(msg) {
+            return Ok(());
+        }
         self.send_wait(msg, None, false)
+    }
+
+    /// The fast path of every send: if the receiver is there and the whole
+    /// frame fits the space already known to be free, write it and publish
+    /// it with one `Release` store. `false` means "take the slow path" (which
+    /// re-checks everything).
+    #[inline]
+    fn send_now(&self, msg: &[u8]) -> bool {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        let frame = frame_len(msg.len());
+        if msg.len() > inner.max || frame > inner.cap || !self.reg.current() {
+            return false;
+        }
+        let start = ctl.tail.0.load(Ordering::Relaxed);
+        let head = self.head.get();
+        if head > start || inner.cap - (start - head) < frame || ctl.gone(RECEIVER, false) {
+            return false;
+        }
+        // SAFETY: `frame` bytes from the 8-aligned `start` are free, so ours
+        // (invariant 2); the payload follows the length word inside the frame.
+        unsafe {
+            inner.put_len(start, msg.len() as u64);
+            inner.put(start + 8, msg);
+        }
+        ctl.tail.0.store(start + frame, Ordering::Release);
+        ctl.data_sig.0.notify();
+        true
     }
 
     /// Send, waiting at most `timeout` for the first piece of the message to
@@ -691,10 +756,8 @@ impl SpscReceiver {
         self.reg.ensure(ctl)?;
         let start = ctl.head.0.load(Ordering::Relaxed);
         self.data(start, 8, w, false)?;
-        let mut word = [0u8; 8];
-        // SAFETY: 8 published bytes at `start` (invariant 2).
-        unsafe { inner.get(start, word.as_mut_ptr(), 8) };
-        let len = u64::from_le_bytes(word);
+        // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
+        let len = unsafe { inner.get_len(start) };
         if len > inner.max as u64 {
             ctl.close();
             return Err(Error::Incompatible("corrupt frame length in ring"));
@@ -751,7 +814,59 @@ impl SpscReceiver {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn recv_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        if self.recv_now(out) {
+            return Ok(());
+        }
         self.recv_wait(out, Wait::new(self.inner.spin, None))
+    }
+
+    /// The fast path of every receive: if a whole frame that fits the buffer
+    /// is published, copy it out and release its space with one `Release`
+    /// store. `false` means "take the slow path" (nothing was consumed).
+    #[inline]
+    fn recv_now(&self, out: &mut Vec<u8>) -> bool {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        if !self.reg.current() {
+            return false;
+        }
+        let start = ctl.head.0.load(Ordering::Relaxed);
+        let mut tail = self.tail.get();
+        if tail < start || tail - start < 8 {
+            tail = ctl.tail.0.load(Ordering::Acquire);
+            self.tail.set(tail);
+            if tail < start || tail - start < 8 {
+                return false;
+            }
+        }
+        // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
+        let len = unsafe { inner.get_len(start) };
+        if len > inner.max as u64 {
+            return false;
+        }
+        let frame = frame_len(len as usize);
+        if frame > inner.cap {
+            return false;
+        }
+        if tail - start < frame {
+            tail = ctl.tail.0.load(Ordering::Acquire);
+            self.tail.set(tail);
+            if tail - start < frame {
+                return false;
+            }
+        }
+        let len = len as usize;
+        out.clear();
+        out.reserve(len);
+        // SAFETY: the whole frame is published (invariant 2); `out` has room
+        // for `len` bytes.
+        unsafe {
+            inner.get(start + 8, out.as_mut_ptr(), len);
+            out.set_len(len);
+        }
+        ctl.head.0.store(start + frame, Ordering::Release);
+        ctl.space_sig.0.notify();
+        true
     }
 
     /// Receive a message, blocking while the ring is empty.
