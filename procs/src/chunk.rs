@@ -67,15 +67,25 @@ pub(crate) fn begin(frame: &mut Vec<u8>, id: u64) {
     put_u32(frame, 0);
 }
 
-/// Append one task to a frame started by [`begin`].
+/// Append up to `max` tasks from `tasks` to a frame started by [`begin`];
+/// returns how many.
 ///
 /// # Errors
 ///
-/// [`Error::Encode`] if the task does not encode (the frame then holds part
+/// [`Error::Encode`] if a task does not encode (the frame then holds part
 /// of it: drop the frame).
-#[inline]
-pub(crate) fn push_task<T: Serialize>(frame: &mut Vec<u8>, task: &T) -> Result<()> {
-    codec::encode_into(frame, task)
+pub(crate) fn push_tasks<T: Serialize>(
+    frame: &mut Vec<u8>,
+    tasks: impl Iterator<Item = T>,
+    max: usize,
+) -> Result<usize> {
+    let mut enc = codec::Encoder::new(frame);
+    let mut n = 0;
+    for t in tasks.take(max) {
+        enc.push(&t)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Write the task count of a frame started by [`begin`].
@@ -98,42 +108,43 @@ where
     out.clear();
     out.extend_from_slice(&frame[..HEAD]);
     out.push(PACKED);
-    let mut tasks = &frame[HEAD..];
+    let mut tasks = codec::Decoder::new(&frame[HEAD..]);
+    let mut enc = codec::Encoder::new(out);
     let mut tagged = false;
     let mut lost: Option<String> = None;
     for k in 0..count as usize {
         let failed = if let Some(why) = &lost {
             Some((TAG_DECODE, why.clone()))
         } else {
-            match postcard::take_from_bytes::<T>(tasks) {
+            match tasks.next::<T>() {
                 Err(e) => {
                     let why = format!("task {k} of its chunk did not decode: {e}");
                     lost = Some(why.clone());
                     Some((TAG_DECODE, why))
                 }
-                Ok((t, rest)) => {
-                    tasks = rest;
-                    let mark = out.len();
+                Ok(t) => {
+                    let mark = enc.buf().len();
                     if tagged {
-                        out.push(TAG_OK);
-                        put_u32(out, 0);
+                        enc.buf().push(TAG_OK);
+                        put_u32(enc.buf(), 0);
                     }
                     match catch_unwind(AssertUnwindSafe(|| f(t))) {
-                        Ok(r) => match codec::encode_into(out, &r) {
+                        Ok(r) => match enc.push(&r) {
                             Ok(()) => {
                                 if tagged {
+                                    let out = enc.buf();
                                     let len = (out.len() - mark - 5) as u32;
                                     out[mark + 1..mark + 5].copy_from_slice(&len.to_le_bytes());
                                 }
                                 None
                             }
                             Err(e) => {
-                                out.truncate(mark);
+                                enc.buf().truncate(mark);
                                 Some((TAG_DECODE, e.to_string()))
                             }
                         },
                         Err(p) => {
-                            out.truncate(mark);
+                            enc.buf().truncate(mark);
                             Some((TAG_PANIC, fork::panic_message(&*p)))
                         }
                     }
@@ -141,6 +152,7 @@ where
             }
         };
         if let Some((tag, msg)) = failed {
+            let out = enc.buf();
             if !tagged {
                 retag::<R>(out, k);
                 tagged = true;
@@ -183,7 +195,10 @@ fn retag<R: DeserializeOwned>(out: &mut Vec<u8>, done: usize) {
 /// exactly `count` items (a short or damaged frame gives
 /// [`Error::Decode`] for the tasks it lacks).
 pub(crate) struct Results<'a, R> {
+    /// Tagged mode: the entries not read yet.
     rest: &'a [u8],
+    /// Packed mode: the results not read yet.
+    packed: codec::Decoder<'a>,
     left: usize,
     tagged: bool,
     lost: bool,
@@ -194,8 +209,10 @@ impl<'a, R: DeserializeOwned> Results<'a, R> {
     /// The `count` results in `frame`.
     pub(crate) fn new(frame: &'a [u8], count: usize) -> Self {
         let mode = frame.get(HEAD).copied();
+        let rest = frame.get(HEAD + 1..).unwrap_or(&[]);
         Self {
-            rest: frame.get(HEAD + 1..).unwrap_or(&[]),
+            rest,
+            packed: codec::Decoder::new(rest),
             left: count,
             tagged: mode == Some(TAGGED),
             lost: mode.is_none_or(|m| m > TAGGED),
@@ -238,16 +255,9 @@ impl<R: DeserializeOwned> Iterator for Results<'_, R> {
         if self.tagged {
             return Some(self.tagged_next());
         }
-        Some(match postcard::take_from_bytes::<R>(self.rest) {
-            Ok((r, rest)) => {
-                self.rest = rest;
-                Ok(r)
-            }
-            Err(e) => {
-                self.lost = true;
-                Err(Error::Decode(e.to_string()))
-            }
-        })
+        let r = self.packed.next::<R>();
+        self.lost = r.is_err();
+        Some(r)
     }
 }
 
@@ -258,9 +268,7 @@ mod tests {
     fn frame_of(tasks: &[i32]) -> Vec<u8> {
         let mut f = Vec::new();
         begin(&mut f, 7);
-        for t in tasks {
-            push_task(&mut f, t).unwrap();
-        }
+        assert_eq!(push_tasks(&mut f, tasks.iter(), 99).unwrap(), tasks.len());
         finish(&mut f, tasks.len());
         f
     }
@@ -300,7 +308,7 @@ mod tests {
     fn an_undecodable_task_fails_the_rest_of_its_chunk() {
         let mut f = Vec::new();
         begin(&mut f, 1);
-        push_task(&mut f, &"ok").unwrap();
+        push_tasks(&mut f, ["ok"].into_iter(), 1).unwrap();
         f.extend_from_slice(&[0xff, 0xff]); // a length past the end
         finish(&mut f, 3);
         let mut out = Vec::new();

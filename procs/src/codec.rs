@@ -80,6 +80,48 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) -> Re
     postcard::serialize_with_flavor(v, VecSink(buf)).map_err(|e| Error::Encode(e.to_string()))
 }
 
+/// Encodes many values into one buffer with one postcard serializer (no
+/// per-value set-up).
+pub(crate) struct Encoder<'a>(postcard::Serializer<VecSink<'a>>);
+
+impl<'a> Encoder<'a> {
+    /// Append to `buf`.
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        Self(postcard::Serializer {
+            output: VecSink(buf),
+        })
+    }
+
+    /// Append `v`. On error the buffer may hold part of it.
+    #[inline]
+    pub(crate) fn push<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
+        v.serialize(&mut self.0)
+            .map_err(|e| Error::Encode(e.to_string()))
+    }
+
+    /// The buffer written to.
+    #[inline]
+    pub(crate) fn buf(&mut self) -> &mut Vec<u8> {
+        self.0.output.0
+    }
+}
+
+/// Decodes values one after the other from a byte string.
+pub(crate) struct Decoder<'a>(postcard::Deserializer<'a, postcard::de_flavors::Slice<'a>>);
+
+impl<'a> Decoder<'a> {
+    /// Read from `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self(postcard::Deserializer::from_bytes(bytes))
+    }
+
+    /// The next value. After an error the position is unknown: stop.
+    #[inline]
+    pub(crate) fn next<T: DeserializeOwned>(&mut self) -> Result<T> {
+        T::deserialize(&mut self.0).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
 /// Decode exactly one `T` from `bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let (v, rest) =

@@ -398,11 +398,8 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
             let mut frame = Vec::with_capacity(chunk::HEAD + chunksize.min(1 << 16) * 4);
             chunk::begin(&mut frame, id);
             let first = n;
-            for t in items.by_ref().take(chunksize) {
-                n += 1;
-                chunk::push_task(&mut frame, &t)?;
-            }
-            let count = n - first;
+            let count = chunk::push_tasks(&mut frame, items.by_ref(), chunksize)?;
+            n += count;
             chunk::finish(&mut frame, count);
             chunks.push(Chunk {
                 id,
