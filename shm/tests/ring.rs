@@ -312,6 +312,76 @@ fn spsc_round_trip_and_large_messages_between_processes() {
     assert_eq!(wait(pid), 0);
 }
 
+/// Message `i` of the varied stream: its length and bytes both derive from `i`.
+fn varied(i: u32) -> Vec<u8> {
+    let len = match i % 97 {
+        0 => 3000 + (i as usize % 5000), // larger than the buffer: streamed
+        n => (n as usize * 13 + i as usize) % 400,
+    };
+    (0..len)
+        .map(|j| (j as u32).wrapping_mul(31).wrapping_add(i) as u8)
+        .collect()
+}
+
+#[test]
+fn spsc_stream_of_varied_sizes_arrives_in_order_and_intact() {
+    let _serial = common::serial();
+    let n: u32 = if stress() { 1_000_000 } else { 30_000 };
+    // A small buffer: frames wrap, the ring fills, space is released in
+    // batches, and some messages stream through it in pieces.
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(1024)).unwrap();
+    let pid = fork_child(|| {
+        let tx = ring.sender().unwrap();
+        for i in 0..n {
+            if tx.send(&varied(i)).is_err() {
+                return 1;
+            }
+        }
+        0
+    });
+    let rx = ring.receiver().unwrap();
+    let mut buf = Vec::new();
+    for i in 0..n {
+        rx.recv_into(&mut buf).unwrap();
+        assert!(buf == varied(i), "message {i} differs");
+    }
+    assert_eq!(rx.recv(), Err(Error::Disconnected));
+    assert_eq!(wait(pid), 0);
+}
+
+#[test]
+fn spsc_space_released_lazily_is_released_before_waiting_and_on_drop() {
+    let _serial = common::serial();
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(1024)).unwrap();
+    let tx = ring.sender().unwrap();
+    // 64 frames of 16 bytes fill the buffer exactly.
+    for i in 0..64u8 {
+        tx.send(&[i; 8]).unwrap();
+    }
+    assert_eq!(tx.try_send(&[0; 8]), Err(Error::Full));
+    let rx = ring.receiver().unwrap();
+    for i in 0..3u8 {
+        assert_eq!(rx.recv().unwrap(), [i; 8]);
+    }
+    // A receiver dropped mid-batch releases what it consumed: the next one
+    // neither sees those messages again nor skips any.
+    drop(rx);
+    let rx = ring.receiver().unwrap();
+    for i in 64..67u8 {
+        tx.try_send(&[i; 8]).unwrap();
+    }
+    for i in 3..67u8 {
+        assert_eq!(rx.recv().unwrap(), [i; 8]);
+    }
+    // Having read everything it knew of, the receiver has released it all.
+    for i in 0..64u8 {
+        tx.try_send(&[i; 8]).unwrap();
+    }
+    assert_eq!(tx.try_send(&[0; 8]), Err(Error::Full));
+    assert_eq!(rx.recv().unwrap(), [0; 8]);
+    assert_eq!(rx.try_recv().unwrap(), [1; 8]);
+}
+
 #[test]
 fn spsc_bad_input_and_limits() {
     let _serial = common::serial();

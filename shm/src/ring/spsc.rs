@@ -30,6 +30,17 @@
 //!    notices (the sender's pid is dead, checked while waiting), closes the
 //!    ring and reports [`Error::Disconnected`]: nothing after that frame can
 //!    be framed correctly, and an SPSC ring has no other sender to serve.
+//! 4. The receiver releases space lazily: while it still has frames it has
+//!    seen published, it stores `head` only once `capacity / 8` bytes have
+//!    gathered; it stores it at once when it reaches the last frame it knew
+//!    of, before it waits, and on drop. So the sender, when the ring is
+//!    full, refreshes its view of `head` once per batch rather than once per
+//!    message, and the two sides do not trade the `head` line back and
+//!    forth. The receiver's own position is `max(local, head)` (a handle
+//!    inherited across `fork` whose parent went on consuming starts from the
+//!    shared `head`). The cost: a receiver that is killed may leave up to
+//!    `capacity / 8` bytes of frames it had already returned unreleased, and
+//!    a receiver attached after it receives those frames again.
 
 use std::{
     cell::Cell,
@@ -45,6 +56,9 @@ use crate::{
 };
 
 const MAGIC: u64 = 0x636f_696c_7370_7363; // "coilspsc"
+/// A receiver that is behind releases space at least every
+/// `capacity / RELEASE_BATCH` bytes (invariant 4).
+const RELEASE_BATCH: u64 = 8;
 /// Bytes published at a time while a message larger than the ring streams.
 pub const CHUNK: usize = 64 * 1024;
 
@@ -435,6 +449,7 @@ impl SpscRing {
             inner: self.inner.clone(),
             reg,
             tail: Cell::new(0),
+            head: Cell::new(0),
         })
     }
 
@@ -713,6 +728,9 @@ pub struct SpscReceiver {
     reg: Registration,
     /// Last seen `tail` (a hint; refreshed when data seems short).
     tail: Cell<u64>,
+    /// How far this handle has consumed; ahead of the shared `head` while
+    /// released space waits to be published in a batch (invariant 4).
+    head: Cell<u64>,
 }
 
 impl SpscReceiver {
@@ -754,6 +772,7 @@ impl SpscReceiver {
         let inner = &*self.inner;
         let ctl = inner.ctl();
         self.reg.ensure(ctl)?;
+        self.release();
         let start = ctl.head.0.load(Ordering::Relaxed);
         self.data(start, 8, w, false)?;
         // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
@@ -784,12 +803,14 @@ impl SpscReceiver {
             pos += n as u64;
             if streaming {
                 ctl.head.0.store(pos, Ordering::Release);
+                self.head.set(pos);
                 ctl.space_sig.0.notify();
             }
         }
         let end = start + frame;
         self.data(pos, end - pos, nowait, true)?;
         ctl.head.0.store(end, Ordering::Release);
+        self.head.set(end);
         ctl.space_sig.0.notify();
         Ok(())
     }
@@ -830,7 +851,8 @@ impl SpscReceiver {
         if !self.reg.current() {
             return false;
         }
-        let start = ctl.head.0.load(Ordering::Relaxed);
+        let shared = ctl.head.0.load(Ordering::Relaxed);
+        let start = self.head.get().max(shared);
         let mut tail = self.tail.get();
         if tail < start || tail - start < 8 {
             tail = ctl.tail.0.load(Ordering::Acquire);
@@ -864,9 +886,26 @@ impl SpscReceiver {
             inner.get(start + 8, out.as_mut_ptr(), len);
             out.set_len(len);
         }
-        ctl.head.0.store(start + frame, Ordering::Release);
-        ctl.space_sig.0.notify();
+        let end = start + frame;
+        self.head.set(end);
+        // Release the space now if this was the last frame known to be
+        // published (the next call refreshes `tail` and may wait), else only
+        // once a batch has gathered (invariant 4).
+        if end == tail || end - shared >= inner.cap / RELEASE_BATCH {
+            ctl.head.0.store(end, Ordering::Release);
+            ctl.space_sig.0.notify();
+        }
         true
+    }
+
+    /// Publish space consumed by this handle but not yet released.
+    fn release(&self) {
+        let ctl = self.inner.ctl();
+        let mine = self.head.get();
+        if mine > ctl.head.0.load(Ordering::Relaxed) {
+            ctl.head.0.store(mine, Ordering::Release);
+            ctl.space_sig.0.notify();
+        }
     }
 
     /// Receive a message, blocking while the ring is empty.
@@ -937,6 +976,9 @@ impl SpscReceiver {
 
 impl Drop for SpscReceiver {
     fn drop(&mut self) {
+        if self.reg.current() {
+            self.release();
+        }
         self.reg.release(self.inner.ctl());
     }
 }
