@@ -11,9 +11,13 @@
 //!   bit 2  DROP    a waiter asks the holder to drop at its next checkpoint
 //! ```
 //!
-//! - Uncontended acquire is one CAS `0 -> LOCKED`; uncontended release is one
-//!   CAS `LOCKED -> 0`. Any other bit makes the CAS fail and sends the caller
-//!   to the slow path, which takes the `queue` mutex.
+//! - Uncontended acquire is one CAS `0 -> LOCKED` (what `std`'s futex mutex
+//!   does); uncontended release is one `fetch_sub(LOCKED)` — a single
+//!   locked instruction that cannot fail, cheaper than a CAS here — which
+//!   leaves every other bit as it was. If the old value had any other bit
+//!   set, the releaser goes on to the slow path, which takes the `queue`
+//!   mutex and hands the GIL on. Any other bit also makes the acquire CAS
+//!   fail and sends the caller to the slow path.
 //! - `checkpoint()` is one relaxed load testing `DROP`.
 //!
 //! # Invariants
@@ -22,18 +26,25 @@
 //!    `queue` mutex is held.
 //! 2. A waiter announces itself under the mutex with one `fetch_or(QUEUED)`
 //!    (a CAS loop could lose forever against a holder that releases and
-//!    re-acquires in a tight loop). If the GIL was free it takes it at once;
-//!    otherwise it enqueues. From then on every fast path fails, so the
-//!    holder's slow release (under the same mutex) sees the waiter: no
-//!    wake-up is lost.
-//! 3. Release with waiters hands the GIL over directly: `LOCKED` stays set,
-//!    the first waiter is popped and its `granted` flag set under the mutex,
-//!    then it is unparked. Nobody else can take the GIL in between, so the
-//!    waiter that was asked for gets it (forced switching) and the old holder
-//!    cannot take it straight back.
+//!    re-acquires in a tight loop). If the GIL was free and nobody else is
+//!    queued it takes it at once; otherwise it enqueues. From then on every
+//!    fast acquire fails and every release goes to the slow path (under the
+//!    same mutex), which sees the waiter: no wake-up is lost.
+//! 3. `LOCKED` is cleared only by a holder's `fetch_sub`. If that finds
+//!    other bits set, the releaser takes the mutex and, if the queue is
+//!    non-empty, sets `LOCKED` again on behalf of the first waiter — unless
+//!    someone already did — pops it and sets its `granted` flag. So while
+//!    the queue is non-empty and `LOCKED` is clear, a releaser is on its way
+//!    to hand over, and a thread arriving under the mutex queues behind the
+//!    others instead of taking the GIL. Nobody else can take the GIL in
+//!    between, so the waiter that was asked for gets it (forced switching)
+//!    and the old holder cannot take it straight back.
 //! 4. A waiter that has waited one switch interval sets `DROP`. The holder's
-//!    next `checkpoint()` sees it, hands the GIL to the head of the queue and
-//!    queues itself at the back. A hand-off clears `DROP`.
+//!    next `checkpoint()` sees it and, under the mutex, hands the GIL (still
+//!    `LOCKED`) to the head of the queue and queues itself at the back. A
+//!    hand-off clears `DROP`; so does any slow path that finds the queue
+//!    empty (the request was stale: its waiter timed out or was served) —
+//!    and then the holder keeps the GIL.
 //! 5. A waiter that gives up (timeout) removes itself under the mutex; if it
 //!    finds it was granted meanwhile, it owns the GIL and returns success.
 //! 6. The shared state of a `Gil` is never freed: it is allocated once and
@@ -395,17 +406,15 @@ impl Shared {
             // queue mutex — us now — can change `LOCKED`.
             let urgent_bit = if urgent { DROP } else { 0 };
             let prev = self.state.fetch_or(QUEUED | urgent_bit, Ordering::AcqRel);
-            if prev & LOCKED == 0 {
-                // It was free: take it. `QUEUED` stays only if others wait.
-                let keep_queued = !q.is_empty();
+            if prev & LOCKED == 0 && q.is_empty() {
+                // It was free and nobody waits: take it. (Free with waiters
+                // queued means a releaser is on its way to hand the GIL to
+                // the first of them, invariant 3: queue behind them.)
                 // Withdraw our own drop request, not one set by another.
                 let own_drop = urgent_bit & !prev;
                 let mut cur = prev | QUEUED | urgent_bit;
                 loop {
-                    let mut next = (cur | LOCKED) & !own_drop;
-                    if !keep_queued {
-                        next &= !QUEUED;
-                    }
+                    let next = (cur | LOCKED) & !own_drop & !QUEUED;
                     match self.state.compare_exchange_weak(
                         cur,
                         next,
@@ -474,21 +483,18 @@ impl Shared {
     #[inline]
     fn unlock(&self) {
         self.on_releasing();
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.unlock_slow(false);
-        }
+        self.unlock_raw();
     }
 
-    /// Hands the GIL to the first waiter, or releases it if there is none.
-    /// Returns whether a hand-off happened.
-    #[cold]
-    #[inline(never)]
-    fn unlock_slow(&self, forced: bool) -> bool {
-        let mut q = primitive::lock(&self.queue);
+    /// Pops the first waiter and grants it the GIL, which the caller holds
+    /// (`LOCKED` set) on its behalf, under the queue mutex `q`. With nobody
+    /// queued, clears a stale `DROP` and returns `false`: the caller keeps
+    /// the GIL.
+    fn hand_off(
+        &self,
+        mut q: primitive::MutexGuard<'_, VecDeque<Arc<Waiter>>>,
+        forced: bool,
+    ) -> bool {
         match q.pop_front() {
             Some(w) => {
                 let clear = if q.is_empty() { QUEUED | DROP } else { DROP };
@@ -503,9 +509,30 @@ impl Shared {
                 true
             }
             None => {
-                self.state.fetch_and(!(LOCKED | DROP), Ordering::Release);
+                self.state.fetch_and(!DROP, Ordering::Relaxed);
                 false
             }
+        }
+    }
+
+    /// The rest of a release whose `fetch_sub` found other bits set:
+    /// `LOCKED` is already clear. Hands the GIL to the first waiter
+    /// (invariant 3), or clears a stale `DROP` if nobody waits.
+    #[cold]
+    #[inline(never)]
+    fn unlock_slow(&self) {
+        let q = primitive::lock(&self.queue);
+        if q.is_empty() {
+            // Nobody waits, so any `DROP` is stale; the GIL stays free (or
+            // with whoever took it since).
+            self.state.fetch_and(!DROP, Ordering::Relaxed);
+            return;
+        }
+        // Take `LOCKED` back on behalf of the first waiter, unless a thread
+        // took the GIL while the queue was briefly empty: that holder's own
+        // release will hand over.
+        if self.state.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0 {
+            self.hand_off(q, false);
         }
     }
 
@@ -514,7 +541,7 @@ impl Shared {
     #[inline(never)]
     fn yield_slow(&self) {
         self.on_releasing();
-        if self.unlock_slow(true) {
+        if self.hand_off(primitive::lock(&self.queue), true) {
             // Cannot time out without a deadline.
             let _ = self.lock_slow(false, None);
             self.on_acquired();
@@ -1017,12 +1044,8 @@ impl Shared {
     /// Release without the hold-time bookkeeping (already done).
     #[inline]
     fn unlock_raw(&self) {
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.unlock_slow(false);
+        if self.state.fetch_sub(LOCKED, Ordering::Release) != LOCKED {
+            self.unlock_slow();
         }
     }
 }
@@ -1207,6 +1230,35 @@ mod tests {
             h.join().unwrap();
         });
         assert!(gil.stats().forced_switches >= 1);
+    }
+
+    #[test]
+    fn stale_drop_request_keeps_gil() {
+        let gil = Gil::new();
+        gil.set_switch_interval(Duration::from_millis(1)).unwrap();
+        let mut g = gil.acquire().unwrap();
+        std::thread::scope(|s| {
+            // Asks for a drop after 1 ms, then gives up at 30 ms, leaving
+            // the request behind with nobody queued.
+            let r = s
+                .spawn(|| gil.acquire_timeout(Duration::from_millis(30)).err())
+                .join()
+                .unwrap();
+            assert_eq!(r, Some(Error::Timeout));
+        });
+        assert!(g.drop_requested());
+        g.checkpoint();
+        // The stale request is cleared and the holder still holds the GIL.
+        assert!(!g.drop_requested());
+        assert!(gil.is_locked());
+        assert!(gil.is_held_by_current());
+        std::thread::scope(|s| {
+            let r = s.spawn(|| gil.try_acquire().err()).join().unwrap();
+            assert_eq!(r, Some(Error::Timeout));
+        });
+        drop(g);
+        assert!(!gil.is_locked());
+        assert!(gil.try_acquire().is_ok());
     }
 
     #[test]

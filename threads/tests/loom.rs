@@ -113,6 +113,44 @@ fn gil_timeout_races_release() {
     });
 }
 
+/// A holder releases while one waiter gives up at once and another blocks:
+/// the release may find the queue emptied (or refilled) by the time it
+/// takes the queue mutex. The blocking waiter always gets the GIL, nobody
+/// ever shares it, and it ends free.
+#[test]
+fn gil_release_races_timeout_and_waiter() {
+    loom::model(|| {
+        let gil = Gil::new();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let g = gil.acquire().unwrap();
+        let spawn = |timed: bool| {
+            let gil = gil.clone();
+            let inside = inside.clone();
+            thread::spawn(move || {
+                let r = if timed {
+                    gil.acquire_timeout(Duration::ZERO)
+                } else {
+                    gil.acquire()
+                };
+                match r {
+                    Ok(_g) => {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    Err(e) => assert!(timed && e == Error::Timeout),
+                }
+            })
+        };
+        let a = spawn(true);
+        let b = spawn(false);
+        drop(g);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert!(!gil.is_locked());
+        assert!(gil.try_acquire().is_ok());
+    });
+}
+
 /// Blocking put/get on a one-slot queue, with `task_done` and `join`: every
 /// item arrives, in LIFO order within what was present, and `join` returns.
 #[test]
