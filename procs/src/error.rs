@@ -76,6 +76,9 @@ pub enum Error {
     /// `task_done` was called more times than values were put
     /// (`ValueError: task_done() called too many times`).
     TaskDoneTooManyTimes,
+    /// The operation does not apply to this object (for example a name for
+    /// a queue on the pipe transport); the message says why.
+    Unsupported(String),
 }
 
 impl fmt::Display for Error {
@@ -108,6 +111,7 @@ impl fmt::Display for Error {
             Error::TaskPanicked(m) => write!(f, "task panicked: {m}"),
             Error::Terminated => f.write_str("pool terminated"),
             Error::TaskDoneTooManyTimes => f.write_str("task_done() called too many times"),
+            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
         }
     }
 }

@@ -81,6 +81,12 @@ const RECHECK: Duration = Duration::from_millis(20);
 const COUNT: usize = 0;
 /// Index of the unfinished-task counter (JoinableQueue).
 const UNFINISHED: usize = 1;
+/// Index of the queue's message limit (read by [`Queue::open`]).
+const MAX_MESSAGE: usize = 2;
+/// Index of the joinable flag (read by [`Queue::open`]).
+const JOINABLE: usize = 3;
+/// The shared-memory objects of a named queue: `<name><suffix>`.
+const SUFFIXES: [&str; 4] = [".ring", ".wlock", ".rlock", ".meta"];
 
 /// Which transport a queue uses.
 ///
@@ -212,10 +218,32 @@ struct Shared {
     wlock: SharedValue<u64>,
     /// Read lock.
     rlock: SharedValue<u64>,
-    /// [COUNT, UNFINISHED] as wrapping u32 atomics.
+    /// [COUNT, UNFINISHED] as wrapping u32 atomics, then [MAX_MESSAGE,
+    /// JOINABLE] (fixed when the queue is made).
     counters: SharedArray<u32>,
     max_message: usize,
     joinable: bool,
+    /// For a queue made by [`Queue::create`]: its name and the pid of the
+    /// process that made it, which removes the names when its last handle
+    /// goes.
+    owner: Option<(String, u32)>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some((name, pid)) = &self.owner
+            && std::process::id() == *pid
+        {
+            unlink_names(name);
+        }
+    }
+}
+
+/// Remove the names of a named queue's objects (those that exist).
+fn unlink_names(name: &str) {
+    for suffix in SUFFIXES {
+        let _ = coil_shm::unlink(&format!("{name}{suffix}"));
+    }
 }
 
 /// A multi-producer, multi-consumer queue between processes, as
@@ -354,18 +382,143 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Self::build(opts, false)
     }
 
+    /// A queue other processes can open by `name` with [`open`](Self::open)
+    /// — spawned ones too (see [`crate::spawn`]), which inherit nothing.
+    /// The queue's objects live in shared memory named `<name>.ring`,
+    /// `<name>.wlock`, `<name>.rlock` and `<name>.meta`; the names are
+    /// removed when the last handle in the creating process goes (opened
+    /// handles keep working), or by the resource tracker if the program
+    /// dies first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for the pipe transport (a socketpair has no
+    /// name); [`Error::Shm`] for a bad name (`coil_shm::Error::InvalidName`:
+    /// only `A-Z a-z 0-9 . _ -`) or one already in use
+    /// (`coil_shm::Error::AlreadyExists`); as [`with_options`](Self::with_options).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_procs::{Queue, QueueOptions};
+    /// let name = format!("doc-q-{}", std::process::id());
+    /// let q: Queue<u32> = Queue::create(&name, &QueueOptions::new())?;
+    /// let other: Queue<u32> = Queue::open(&name)?; // e.g. in a spawned child
+    /// other.put(&5)?;
+    /// assert_eq!(q.get()?, 5);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn create(name: &str, opts: &QueueOptions) -> Result<Self> {
+        Self::build_named(opts, false, Some(name))
+    }
+
+    /// Open the queue made under `name` by [`create`](Self::create) (or
+    /// [`JoinableQueue::create`]: puts then count unfinished tasks too).
+    /// The message limit is the creator's.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shm`]: `coil_shm::Error::NotFound` if no such queue (or its
+    /// creator is gone), `coil_shm::Error::Incompatible` if the name holds
+    /// something else, `coil_shm::Error::CapacityExceeded` past the ring's
+    /// 32 processes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(coil_procs::Queue::<u8>::open("no-such-queue").is_err());
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        let transport = Transport::open_ring(&format!("{name}.ring"))?;
+        let counters = SharedArray::<u32>::open(&format!("{name}.meta"))?;
+        let meta = |i| counters.atomic(i).map(|a| a.load(Ordering::SeqCst));
+        let (max_message, joinable) = (meta(MAX_MESSAGE)?, meta(JOINABLE)?);
+        let shared = Shared {
+            transport,
+            wlock: SharedValue::open(&format!("{name}.wlock"))?,
+            rlock: SharedValue::open(&format!("{name}.rlock"))?,
+            counters,
+            max_message: max_message as usize,
+            joinable: joinable != 0,
+            owner: None,
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            closed: Arc::new(AtomicBool::new(false)),
+            _t: PhantomData,
+        })
+    }
+
+    /// The name given to [`create`](Self::create), in the creating process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: coil_procs::Queue<u8> = coil_procs::Queue::new()?;
+    /// assert_eq!(q.name(), None);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.shared.owner.as_ref().map(|(n, _)| n.as_str())
+    }
+
     fn build(opts: &QueueOptions, joinable: bool) -> Result<Self> {
+        Self::build_named(opts, joinable, None)
+    }
+
+    fn build_named(opts: &QueueOptions, joinable: bool, name: Option<&str>) -> Result<Self> {
+        let Some(name) = name else {
+            return Self::assemble(opts, joinable, None);
+        };
+        if opts.transport == TransportKind::Pipe {
+            return Err(Error::Unsupported(
+                "a named queue needs the ring transport (a socketpair has no name)".into(),
+            ));
+        }
+        coil_shm::validate_name(&format!("{name}.wlock"))?;
+        // Refuse a name in use before making anything under it.
+        for suffix in SUFFIXES {
+            if coil_shm::SharedMemory::open(&format!("{name}{suffix}")).is_ok() {
+                return Err(coil_shm::Error::AlreadyExists(format!("{name}{suffix}")).into());
+            }
+        }
+        let r = Self::assemble(opts, joinable, Some(name));
+        if r.is_err() {
+            // What was made before the failure (not someone else's: checked above).
+            unlink_names(name);
+        }
+        r
+    }
+
+    fn assemble(opts: &QueueOptions, joinable: bool, name: Option<&str>) -> Result<Self> {
+        let meta = [0, 0, opts.max_message as u32, u32::from(joinable)];
         let transport = match opts.transport {
             TransportKind::Pipe => Transport::pipe()?,
-            TransportKind::Ring => Transport::ring(opts.ring_slots, opts.ring_record.max(64))?,
+            TransportKind::Ring => {
+                let ring = name.map(|n| format!("{n}.ring"));
+                Transport::ring(opts.ring_slots, opts.ring_record.max(64), ring.as_deref())?
+            }
+        };
+        let (wlock, rlock, counters) = match name {
+            None => (
+                SharedValue::anonymous(0)?,
+                SharedValue::anonymous(0)?,
+                SharedArray::anonymous(&meta)?,
+            ),
+            Some(n) => (
+                SharedValue::create(&format!("{n}.wlock"), 0)?,
+                SharedValue::create(&format!("{n}.rlock"), 0)?,
+                SharedArray::create(&format!("{n}.meta"), &meta)?,
+            ),
         };
         let shared = Shared {
             transport,
-            wlock: SharedValue::anonymous(0)?,
-            rlock: SharedValue::anonymous(0)?,
-            counters: SharedArray::anonymous(&[0u32; 2])?,
+            wlock,
+            rlock,
+            counters,
             max_message: opts.max_message,
             joinable,
+            owner: name.map(|n| (n.to_owned(), std::process::id())),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -869,6 +1022,42 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     pub fn with_options(opts: &QueueOptions) -> Result<Self> {
         Ok(Self(Queue::with_options(opts)?))
     }
+
+    /// A simple queue other processes open by `name` with
+    /// [`open`](Self::open) (see [`Queue::create`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_procs::{QueueOptions, SimpleQueue};
+    /// let name = format!("doc-sq-{}", std::process::id());
+    /// let q: SimpleQueue<u8> = SimpleQueue::create(&name, &QueueOptions::new())?;
+    /// SimpleQueue::<u8>::open(&name)?.put(&3)?;
+    /// assert_eq!(q.get()?, 3);
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn create(name: &str, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self(Queue::create(name, opts)?))
+    }
+
+    /// Open the queue made under `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(coil_procs::SimpleQueue::<u8>::open("no-such-simple-queue").is_err());
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        Ok(Self(Queue::open(name)?))
+    }
     /// As [`Queue::put`].
     ///
     /// # Errors
@@ -1008,6 +1197,56 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// ```
     pub fn with_options(opts: &QueueOptions) -> Result<Self> {
         Ok(Self(Queue::build(opts, true)?))
+    }
+
+    /// A joinable queue other processes open by `name` with
+    /// [`open`](Self::open) (see [`Queue::create`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_procs::{JoinableQueue, QueueOptions};
+    /// let name = format!("doc-jq-{}", std::process::id());
+    /// let q: JoinableQueue<u8> = JoinableQueue::create(&name, &QueueOptions::new())?;
+    /// let other: JoinableQueue<u8> = JoinableQueue::open(&name)?;
+    /// q.put(&1)?;
+    /// assert_eq!(other.get()?, 1);
+    /// other.task_done()?;
+    /// q.join()?;
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn create(name: &str, opts: &QueueOptions) -> Result<Self> {
+        Ok(Self(Queue::build_named(opts, true, Some(name))?))
+    }
+
+    /// Open the joinable queue made under `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the queue under `name` is not joinable; as
+    /// [`Queue::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_procs::{JoinableQueue, Queue, QueueOptions};
+    /// let name = format!("doc-jq2-{}", std::process::id());
+    /// let _q: Queue<u8> = Queue::create(&name, &QueueOptions::new())?;
+    /// assert!(matches!(JoinableQueue::<u8>::open(&name), Err(coil_procs::Error::Unsupported(_))));
+    /// # Ok::<(), coil_procs::Error>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Self> {
+        let q = Queue::open(name)?;
+        if !q.shared.joinable {
+            return Err(Error::Unsupported(format!(
+                "queue {name:?} was not made joinable"
+            )));
+        }
+        Ok(Self(q))
     }
 
     /// Mark one task taken with `get` as done.

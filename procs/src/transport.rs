@@ -30,6 +30,9 @@ use nix::{
 
 use crate::error::{Error, Result};
 
+/// How long a ring end spins before it sleeps.
+const RING_SPIN: Duration = Duration::from_micros(50);
+
 /// Largest record on the pipe transport.
 const PIPE_RECORD: usize = 64 * 1024;
 
@@ -107,14 +110,26 @@ impl Transport {
         Ok(Transport::Pipe { tx, rx, record })
     }
 
-    /// A shared-memory ring transport of `slots` records of `record` bytes.
-    pub(crate) fn ring(slots: usize, record: usize) -> Result<Self> {
-        let ring = MpmcRing::anonymous(
-            &MpmcOptions::new()
-                .slots(slots)
-                .slot_size(record)
-                .spin(Duration::from_micros(50)),
-        )?;
+    /// A shared-memory ring transport of `slots` records of `record` bytes,
+    /// anonymous or under `name`.
+    pub(crate) fn ring(slots: usize, record: usize, name: Option<&str>) -> Result<Self> {
+        let opts = MpmcOptions::new()
+            .slots(slots)
+            .slot_size(record)
+            .spin(RING_SPIN);
+        let ring = match name {
+            None => MpmcRing::anonymous(&opts)?,
+            Some(n) => MpmcRing::create(n, &opts)?,
+        };
+        Self::ring_ends(ring)
+    }
+
+    /// The ring transport over the named ring `name`.
+    pub(crate) fn open_ring(name: &str) -> Result<Self> {
+        Self::ring_ends(MpmcRing::open(name)?)
+    }
+
+    fn ring_ends(ring: MpmcRing) -> Result<Self> {
         Ok(Transport::Ring {
             tx: ring.sender()?,
             rx: ring.receiver()?,

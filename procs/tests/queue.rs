@@ -376,3 +376,84 @@ fn crash_producers_and_consumers_at_random() {
         }
     }
 }
+
+/// A fresh queue name for this test process.
+fn qname(tag: &str) -> String {
+    format!("coil-test-q-{tag}-{}", std::process::id())
+}
+
+#[test]
+fn named_queue_opens_in_another_process_and_goes_with_its_creator() {
+    let name = qname("named");
+    let q: Queue<String> = Queue::create(&name, &QueueOptions::new().max_message(64)).unwrap();
+    assert_eq!(q.name(), Some(name.as_str()));
+    let n2 = name.clone();
+    // The child opens by name (it could equally be spawned: see tests/spawn.rs).
+    let mut p = Process::new(move || {
+        let q: Queue<String> = Queue::open(&n2).unwrap();
+        assert_eq!(q.name(), None);
+        q.put(&"hello".to_string()).unwrap();
+        // The creator's limit travels with the name.
+        assert!(matches!(
+            q.put(&"x".repeat(100)),
+            Err(Error::MessageTooLarge { max: 64, .. })
+        ));
+    });
+    p.start().unwrap();
+    assert_eq!(q.get_timeout(Duration::from_secs(30)).unwrap(), "hello");
+    p.join(None).unwrap();
+    assert_eq!(p.exit_code(), Some(0));
+    // A name in use is refused, without harming the queue under it.
+    assert!(matches!(
+        Queue::<u8>::create(&name, &QueueOptions::new()),
+        Err(Error::Shm(coil_shm::Error::AlreadyExists(_)))
+    ));
+    let opened: Queue<String> = Queue::open(&name).unwrap();
+    opened.put(&"still".into()).unwrap();
+    assert_eq!(q.get().unwrap(), "still");
+    // The creator's last handle removes the names; opened handles still work.
+    drop(q);
+    assert!(matches!(
+        Queue::<String>::open(&name),
+        Err(Error::Shm(coil_shm::Error::NotFound(_)))
+    ));
+    opened.put(&"after".into()).unwrap();
+    assert_eq!(opened.get().unwrap(), "after");
+}
+
+#[test]
+fn named_queue_bad_input() {
+    assert!(matches!(
+        Queue::<u8>::create(
+            &qname("pipe"),
+            &QueueOptions::new().transport(TransportKind::Pipe)
+        ),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        Queue::<u8>::create("bad/name", &QueueOptions::new()),
+        Err(Error::Shm(coil_shm::Error::InvalidName { .. }))
+    ));
+    assert!(matches!(
+        Queue::<u8>::open(&qname("missing")),
+        Err(Error::Shm(coil_shm::Error::NotFound(_)))
+    ));
+    // Something else under the name.
+    let name = qname("other");
+    let _v = coil_shm::SharedValue::create(&format!("{name}.ring"), 0u64).unwrap();
+    assert!(matches!(
+        Queue::<u8>::open(&name),
+        Err(Error::Shm(coil_shm::Error::Incompatible(_)))
+    ));
+    coil_shm::unlink(&format!("{name}.ring")).unwrap();
+    // A plain queue is not a joinable one.
+    let name = qname("plain");
+    let _q: Queue<u8> = Queue::create(&name, &QueueOptions::new()).unwrap();
+    assert!(matches!(
+        JoinableQueue::<u8>::open(&name),
+        Err(Error::Unsupported(_))
+    ));
+    let sq = SimpleQueue::<u8>::open(&name).unwrap();
+    sq.put(&1).unwrap();
+    assert_eq!(_q.get().unwrap(), 1);
+}
