@@ -3,7 +3,8 @@
 //! (workloads in BENCHMARKS.md).
 //!
 //! Implementations: `coil` (coil-shm: `SharedMemory`, or an `SpscRing` pair to
-//! a forked child), `coil-untracked` (a segment the resource tracker is not
+//! a forked child), `coil-batch` (the same `SpscRing`, a stream sent with
+//! `send_many` in groups of 32), `coil-untracked` (a segment the resource tracker is not
 //! told about), `coil-mpmc` (an `MpmcRing` pair), `pipe` (two raw `pipe(2)`s,
 //! one `write` and one `read_exact` per message), `memcpy` (the same bytes
 //! copied inside one process, the bandwidth ceiling). The child of a ring
@@ -64,9 +65,7 @@ fn stream(c: &mut Criterion, group: &str, len: usize, kinds: &[Kind]) {
         g.bench_function(kind.name(), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
-                for _ in 1..iters {
-                    link.send(&msg);
-                }
+                link.send_n(&msg, iters as usize - 1);
                 link.send(&mark);
                 link.recv_ack();
                 start.elapsed()
@@ -91,7 +90,7 @@ fn throughput(c: &mut Criterion) {
         c,
         "shm/ring-throughput-64b",
         64,
-        &[Kind::CoilSpsc, Kind::CoilMpmc, Kind::Pipe],
+        &[Kind::CoilSpsc, Kind::CoilBatch, Kind::CoilMpmc, Kind::Pipe],
     );
     stream(c, "shm/ring-throughput-1mib", MIB, &[Kind::CoilSpsc]);
 }

@@ -18,6 +18,9 @@ use coil_shm::{MpmcOptions, MpmcRing, SpscOptions, SpscRing};
 pub enum Kind {
     /// Two `coil_shm::SpscRing`s (the `coil` rows).
     CoilSpsc,
+    /// Two `coil_shm::SpscRing`s, streams sent in groups of [`BATCH`] with
+    /// `SpscSender::send_many` (the `coil-batch` rows).
+    CoilBatch,
     /// Two `coil_shm::MpmcRing`s (the `coil-mpmc` rows).
     CoilMpmc,
     /// Two `pipe(2)`s, one `write` and one `read_exact` per message (`pipe`).
@@ -29,6 +32,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::CoilSpsc => "coil",
+            Kind::CoilBatch => "coil-batch",
             Kind::CoilMpmc => "coil-mpmc",
             Kind::Pipe => "pipe",
         }
@@ -96,7 +100,11 @@ pub struct Link {
     pid: libc::pid_t,
     len: usize,
     buf: Vec<u8>,
+    batch: bool,
 }
+
+/// Messages per `send_many` call of a [`Kind::CoilBatch`] stream.
+pub const BATCH: usize = 32;
 
 impl Link {
     /// Fork a child playing `role` over `kind`, for messages of `len` bytes.
@@ -107,7 +115,7 @@ impl Link {
             Pipe((File, File), (File, File)),
         }
         let rings = match kind {
-            Kind::CoilSpsc => {
+            Kind::CoilSpsc | Kind::CoilBatch => {
                 let o = SpscOptions::new().capacity((4 * len).max(1 << 16));
                 Rings::Spsc(
                     SpscRing::anonymous(&o).unwrap(),
@@ -166,12 +174,31 @@ impl Link {
             pid,
             len,
             buf: Vec::with_capacity(len),
+            batch: kind == Kind::CoilBatch,
         }
     }
 
     /// Send one message.
     pub fn send(&mut self, m: &[u8]) {
         assert!(self.tx.as_mut().is_some_and(|t| t.send(m)), "send failed");
+    }
+
+    /// Send `n` copies of `m`: in groups of [`BATCH`] published together for
+    /// [`Kind::CoilBatch`], one by one otherwise.
+    pub fn send_n(&mut self, m: &[u8], n: usize) {
+        let Some(Tx::Spsc(t)) = self.tx.as_ref().filter(|_| self.batch) else {
+            for _ in 0..n {
+                self.send(m);
+            }
+            return;
+        };
+        let group = [m; BATCH];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(BATCH);
+            assert!(t.send_many(&group[..k]).is_ok(), "send failed");
+            left -= k;
+        }
     }
 
     /// Receive one message (of the link's length for pipes).

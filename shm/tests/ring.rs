@@ -383,6 +383,40 @@ fn spsc_space_released_lazily_is_released_before_waiting_and_on_drop() {
 }
 
 #[test]
+fn spsc_send_many_keeps_order_waits_streams_and_stops_at_the_first_error() {
+    let _serial = common::serial();
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(256).max_message(5000)).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    // More than the buffer holds, one message larger than the buffer, and
+    // then one over the message limit: the group before it arrives in order,
+    // nothing after it.
+    let mut msgs: Vec<Vec<u8>> = (0..100u32).map(varied).filter(|m| m.len() < 250).collect();
+    msgs.insert(40, vec![9; 4000]);
+    let sent = msgs.clone();
+    msgs.push(vec![0; 5001]);
+    msgs.push(vec![1; 3]);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while let Ok(m) = rx.recv() {
+            got.push(m);
+        }
+        got
+    });
+    assert_eq!(
+        tx.send_many(&msgs),
+        Err(Error::MessageTooLarge {
+            len: 5001,
+            max: 5000
+        })
+    );
+    drop(tx);
+    assert!(
+        reader.join().unwrap() == sent,
+        "send_many delivered a different stream"
+    );
+}
+
+#[test]
 fn spsc_bad_input_and_limits() {
     let _serial = common::serial();
     assert!(matches!(

@@ -1,6 +1,7 @@
 //! Latency and throughput harness of the shm suite: round-trip percentiles
 //! (`shm/ring-roundtrip`: `p50_us`, `p99_us`) and stream rates
-//! (`shm/ring-throughput-64b`: `msgs_per_s`; `shm/ring-throughput-1mib`:
+//! (`shm/ring-throughput-64b`: `msgs_per_s`, also `coil-batch`, the same ring
+//! fed by `send_many` in groups of 32; `shm/ring-throughput-1mib`:
 //! `mb_per_s`) for coil's rings, a raw pipe and in-process memcpy, as JSON rows.
 //!
 //! Each transport talks to one forked child (see `coil_bench::shm`); samples
@@ -57,15 +58,11 @@ fn roundtrip(kind: Kind, samples: usize) {
 fn stream(kind: Kind, len: usize, n: usize) -> f64 {
     let mut link = Link::spawn(kind, Role::Sink, len);
     let (msg, mark) = (payload(len), marker(len));
-    for _ in 0..n / 10 {
-        link.send(&msg);
-    }
+    link.send_n(&msg, n / 10);
     link.send(&mark);
     link.recv_ack();
     let s = Instant::now();
-    for _ in 1..n {
-        link.send(&msg);
-    }
+    link.send_n(&msg, n - 1);
     link.send(&mark);
     link.recv_ack();
     s.elapsed().as_secs_f64()
@@ -85,7 +82,7 @@ fn main() {
             roundtrip(kind, 20_000 * scale);
         }
     }
-    for kind in [Kind::CoilSpsc, Kind::CoilMpmc, Kind::Pipe] {
+    for kind in [Kind::CoilSpsc, Kind::CoilBatch, Kind::CoilMpmc, Kind::Pipe] {
         if !want("ring-throughput-64b") {
             continue;
         }
