@@ -97,8 +97,11 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
 
 /// The pid whose address space is registered for global expedited
 /// membarriers; `u32::MAX` once the kernel refused (then fences stay real).
-static MEMBARRIER_PID: AtomicU32 = AtomicU32::new(0);
+static MEMBARRIER_PID: AtomicU32 = AtomicU32::new(MEMBARRIER_NOT_YET);
 const MEMBARRIER_REFUSED: u32 = u32::MAX;
+/// Before the first registration attempt (no pid and not 0, which `PID`
+/// holds while unknown).
+const MEMBARRIER_NOT_YET: u32 = u32::MAX - 1;
 // From linux/membarrier.h (not all libc versions export them).
 const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
 const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
@@ -117,20 +120,26 @@ fn membarrier(cmd: libc::c_int) -> bool {
 
 /// The frequent half of the asymmetric barrier: orders this thread's earlier
 /// stores before its later loads against a peer that runs [`heavy_barrier`].
-#[inline]
+#[inline(always)]
 pub(crate) fn light_barrier() {
-    let reg = MEMBARRIER_PID.load(Ordering::Relaxed);
-    if reg != 0 && reg == my_pid() {
+    // Matches only once this very process has registered: `PID` is 0 until
+    // first use and after a fork, and `MEMBARRIER_PID` is never 0.
+    if MEMBARRIER_PID.load(Ordering::Relaxed) == PID.load(Ordering::Relaxed) {
         compiler_fence(Ordering::SeqCst);
     } else {
-        fence(Ordering::SeqCst);
-        if reg != MEMBARRIER_REFUSED {
-            register_membarrier();
-        }
+        light_barrier_slow();
     }
 }
 
 #[cold]
+#[inline(never)]
+fn light_barrier_slow() {
+    fence(Ordering::SeqCst);
+    if MEMBARRIER_PID.load(Ordering::Relaxed) != MEMBARRIER_REFUSED {
+        register_membarrier();
+    }
+}
+
 fn register_membarrier() {
     let me = my_pid();
     let v = if membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) {
@@ -227,4 +236,39 @@ pub(crate) fn fd_len(fd: &OwnedFd) -> Result<usize, Errno> {
 pub(crate) fn fd_mode(fd: &OwnedFd) -> Result<u32, Errno> {
     let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
     Ok(st.st_mode & 0o7777)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn light_barrier_registers_this_process_and_again_after_fork() {
+        light_barrier();
+        let reg = MEMBARRIER_PID.load(Ordering::Relaxed);
+        assert!(reg == my_pid() || reg == MEMBARRIER_REFUSED, "reg {reg}");
+        if reg == MEMBARRIER_REFUSED {
+            return; // the kernel or a seccomp filter refuses membarrier
+        }
+        assert!(heavy_barrier());
+        // SAFETY: the child only does atomics, one system call and `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let me = reset_pid_after_fork();
+            let before = MEMBARRIER_PID.load(Ordering::Relaxed);
+            light_barrier();
+            let after = MEMBARRIER_PID.load(Ordering::Relaxed);
+            let ok = before != me && after == me && heavy_barrier();
+            // SAFETY: leave the child without running the test harness.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+            "child status {st}"
+        );
+    }
 }
