@@ -79,6 +79,28 @@ fn panics_are_per_task() {
 }
 
 #[test]
+fn default_chunks_spread_over_every_worker() {
+    // 3 workers, 24 tasks: CPython's rule gives 12 chunks of 2; they go out
+    // round the workers, so each runs some (with 64 chunks of prefetch
+    // given to the first worker it would have run them all).
+    let pool = Pool::new(3, |_: u32| std::process::id()).unwrap();
+    let per_worker = |v: Vec<u32>| {
+        let mut m = std::collections::BTreeMap::new();
+        for pid in v {
+            *m.entry(pid).or_insert(0) += 1;
+        }
+        m
+    };
+    let m = per_worker(pool.map(0..24u32).unwrap());
+    assert_eq!(m.len(), 3, "every worker ran a chunk: {m:?}");
+    // An iterator of unknown length gets the same rule.
+    let m = per_worker(pool.map((0..24u32).filter(|_| true)).unwrap());
+    assert_eq!(m.len(), 3, "every worker ran a chunk: {m:?}");
+    // Each chunk runs whole on one worker: results come in pairs.
+    assert!(m.values().all(|n| n % 2 == 0), "{m:?}");
+}
+
+#[test]
 fn maxtasksperchild_replaces_workers() {
     let pool = Pool::with_options(
         &PoolOptions::new().processes(2).maxtasksperchild(Some(1)),
