@@ -35,7 +35,7 @@ use core::ptr::NonNull;
 use coil_refcount::Flags;
 
 use crate::{
-    DebugFlags, Seeds,
+    DebugFlags, Increment, Seeds,
     gc::{Object, run_finalizer},
     head::{
         self, COLLECTING, DIRTY, GEN_MASK, GEN_SHIFT, GcHead, HAS_CALLBACKS, MARK, OWNED,
@@ -531,30 +531,33 @@ unsafe fn collect_list(
     out
 }
 
-/// What one increment did, besides collecting.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IncrementWork {
-    /// Pending old objects stepped over (moved to visited or taken in).
-    pub(crate) stepped: usize,
-    /// Old objects taken into the increment (seeds and their closure).
-    pub(crate) taken: usize,
-    /// Whether the increment finished a pass over the old objects.
-    pub(crate) pass_done: bool,
-}
-
 /// One increment of the incremental collector (CPython 3.14's
-/// `gc_collect_increment`, with coil's dirty seeds): the young generation,
-/// plus up to `budget` steps over the pending old objects (each seed taken
-/// in), plus everything old the increment references (its transitive
-/// closure, so a garbage structure is never split between the increment
-/// and the rest), collected as one unit; survivors go to the visited old
-/// space. When no pending object is left, the visited space becomes the
-/// pending one: a pass is done.
+/// `gc_collect_increment`, with coil's dirty seeds). The increment is made
+/// of seeds and their closure:
+///
+/// 1. every young object is stepped over: a seed if `seeds` takes it,
+///    else it joins the visited old space as it is;
+/// 2. up to `budget` pending old objects are stepped over the same way;
+/// 3. every old object the increment references joins it, transitively
+///    (so a garbage structure is never split between the increment and
+///    the rest);
+/// 4. the increment is collected as one unit; survivors join the visited
+///    old space. When no pending object is left, the next increment swaps
+///    the spaces: a new pass.
+///
+/// Why dirty seeds miss nothing: a garbage structure that no other garbage
+/// refers to (a "top" one) became garbage when its last outside reference
+/// was dropped — a decref on one of its members, which marked it DIRTY —
+/// and it is freed whole by the first increment that takes that member in
+/// (no outside references, the closure brings all of it). What it referred
+/// to then loses references, becomes dirty in turn, and so on.
 ///
 /// Old objects live in the lists of generations 1 and 2; `visited_gen`
-/// names the visited one. The increment is made of generation-0 objects:
-/// the seeds and closure are relabelled generation 0 on entry, so the
-/// collection proper is [`collect_list`] with `max_gen = 0`.
+/// names the visited one. Under this collector every old object is
+/// labelled generation 2 whichever list holds it (head.rs invariant 6's
+/// exception), so stepping over a clean old object writes nothing: a run
+/// of them moves in O(1). The increment's members are labelled generation
+/// 0 and collected by [`collect_list`] with `max_gen = 0`.
 ///
 /// # Safety
 ///
@@ -563,7 +566,7 @@ pub(crate) unsafe fn collect_increment(
     st: &SpaceState,
     budget: usize,
     seeds: Seeds,
-) -> (Outcome, IncrementWork) {
+) -> (Outcome, Increment) {
     let debug = st.debug.get();
     if debug.contains(DebugFlags::STATS) {
         eprintln!(
@@ -571,7 +574,7 @@ pub(crate) unsafe fn collect_increment(
             st.generation_lens()
         );
     }
-    let mut work = IncrementWork::default();
+    let mut work = Increment::default();
     st.gens[0].count.set(0);
     let c = &st.gens[1].count;
     c.set(c.get() + 1);
@@ -579,9 +582,15 @@ pub(crate) unsafe fn collect_increment(
     let young = st.gen_head(0);
     let mut visited_gen = st.visited_gen.get();
     let mut pending_gen = 3 - visited_gen;
-    // SAFETY: the lists are this space's generations; every node is a live
+    let all = seeds == Seeds::All;
+    let mut inc = sentinel();
+    let inc: *mut GcHead = &mut inc;
+    // SAFETY: the lists are this space's generations and the private
+    // sentinel `inc`, which lives until the end of this function and is
+    // empty when it returns (collect_list empties it); every node is a live
     // object of this space with initialised value.
     unsafe {
+        head::list_init(inc);
         if head::list_is_empty(st.gen_head(pending_gen as usize)) {
             // The pass is over: what was visited is pending again.
             core::mem::swap(&mut visited_gen, &mut pending_gen);
@@ -590,39 +599,58 @@ pub(crate) unsafe fn collect_increment(
         }
         let pending = st.gen_head(pending_gen as usize);
         let visited = st.gen_head(visited_gen as usize);
+        // 1. The young generation.
+        let old_bits = 2 << GEN_SHIFT;
+        let mut gc = (*young).next.get();
+        while gc != young {
+            let next = (*gc).next.get();
+            let h = nn(gc);
+            let b = head::bits(h);
+            if all || b & DIRTY != 0 {
+                head::list_move(gc, inc);
+            } else {
+                head::set_bits(h, (b & !GEN_MASK) | old_bits);
+            }
+            gc = next;
+        }
+        head::list_merge(young, visited);
+        // 2. Pending old objects.
         let mut gc = (*pending).next.get();
         while gc != pending && work.stepped < budget {
             let next = (*gc).next.get();
             let h = nn(gc);
             let b = head::bits(h);
-            if seeds == Seeds::All || b & DIRTY != 0 {
-                head::list_move(gc, young);
+            if all || b & DIRTY != 0 {
+                head::list_move(gc, inc);
                 head::set_bits(h, b & !GEN_MASK);
                 work.taken += 1;
-            } else {
-                head::list_move(gc, visited);
-                head::set_bits(h, (b & !GEN_MASK) | (visited_gen << GEN_SHIFT));
+            } else if b & GEN_MASK != old_bits {
+                // Labelled 1 by the generational collector.
+                head::set_bits(h, (b & !GEN_MASK) | old_bits);
             }
             work.stepped += 1;
             gc = next;
         }
-        // The closure: old objects referenced from the increment join it
+        head::list_splice_front(pending, gc, visited);
+        // 3. The closure: old objects referenced from the increment join it
         // (the list is the work list: appended objects are traced in turn).
         let mut taken = 0usize;
         {
             let mut v = Visitor::new(Op::Pull {
                 space: st.id,
-                young,
+                young: inc,
                 taken: &mut taken,
             });
-            let mut gc = (*young).next.get();
-            while gc != young {
+            let mut gc = (*inc).next.get();
+            while gc != inc {
                 ((*gc).vtable.trace)(nn(gc), &mut v);
                 gc = (*gc).next.get();
             }
         }
         work.taken += taken;
-        let out = collect_list(st, young, 0, visited, visited_gen, |_| {});
+        // 4. Collect it.
+        let out = collect_list(st, inc, 0, visited, 2, |_| {});
+        work.found = out.collected + out.uncollectable;
         (out, work)
     }
 }

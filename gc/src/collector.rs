@@ -119,12 +119,13 @@ impl Collector for Generational {
 /// budget and the closure of the increment — not by the size of the heap —
 /// and an old garbage cycle is found within two passes.
 ///
-/// The seeds: by default ([`Seeds::Dirty`]) an old object is taken in only
-/// if it lost a strong reference since a collection last examined it (a
-/// garbage structure always has such a member, or a young one); the others
-/// move to the visited space unexamined. With [`Seeds::All`] every old
-/// object is taken in, as in CPython 3.14: a large live structure is then
-/// traced once per pass, in one increment.
+/// The seeds: by default ([`Seeds::Dirty`]) an object, young or old, is
+/// taken in only if it lost a strong reference since a collection last
+/// examined it (a garbage structure always has such a member: see
+/// [`Seeds`]); the others move to the visited space untraced. With
+/// [`Seeds::All`] every young object and every old one stepped over is
+/// taken in, as in CPython 3.14: a large live structure is then traced
+/// once per pass, in one increment.
 ///
 /// `collect(0)` and `collect(1)` run one increment; `collect(2)` runs a
 /// full collection (and starts a new pass).
@@ -147,6 +148,11 @@ impl Collector for Generational {
 pub struct Incremental {
     budget: Option<usize>,
     seeds: Seeds,
+    /// Old-object work not yet spent (CPython 3.14's `work_to_do`): each
+    /// increment earns one budget and spends what it stepped over and took
+    /// in, so a large closure is paid back by later increments that only
+    /// look at the young objects.
+    credit: isize,
 }
 
 impl Default for Incremental {
@@ -167,6 +173,7 @@ impl Incremental {
         Incremental {
             budget: None,
             seeds: Seeds::Dirty,
+            credit: 0,
         }
     }
 
@@ -233,7 +240,17 @@ impl Collector for Incremental {
         let budget = self
             .budget
             .unwrap_or_else(|| space.get_threshold().0.saturating_mul(2).max(1));
-        space.run_increment(budget, self.seeds)
+        let budget = isize::try_from(budget).unwrap_or(isize::MAX);
+        // Unspent credit carries over, up to one more budget.
+        self.credit = self
+            .credit
+            .saturating_add(budget)
+            .min(budget.saturating_mul(2));
+        let steps = usize::try_from(self.credit).unwrap_or(0);
+        let inc = space.run_increment(steps, self.seeds);
+        let spent = isize::try_from(inc.stepped.saturating_add(inc.taken)).unwrap_or(isize::MAX);
+        self.credit = self.credit.saturating_sub(spent);
+        inc.found
     }
 }
 
@@ -345,13 +362,18 @@ impl Collector for FullCollector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Seeds {
     /// Only objects that lost a strong reference since a collection last
-    /// examined them (the others move to the visited space unexamined):
-    /// every garbage structure has such a member or a young one, so
-    /// nothing is missed, and a live structure nobody drops references
-    /// into costs one list step per object and pass.
+    /// examined them (the others move to the visited space untraced). A
+    /// garbage structure that no other garbage refers to became garbage
+    /// when its last outside reference was dropped — a decref on one of
+    /// its members, which marks it — and the increment that takes that
+    /// member in frees the whole structure (the closure brings the rest);
+    /// what it referred to loses references in turn. So nothing is missed,
+    /// and a live structure nobody drops references into costs one list
+    /// step per object and pass.
     #[default]
     Dirty,
-    /// Every pending object (CPython 3.14): a live structure is traced
-    /// once per pass, however quiet it is.
+    /// Every young object and every pending old object stepped over
+    /// (CPython 3.14): a live structure is traced once per pass, however
+    /// quiet it is.
     All,
 }

@@ -336,6 +336,33 @@ pub(crate) unsafe fn list_merge(from: *mut GcHead, to: *mut GcHead) {
     }
 }
 
+/// Moves the nodes of `from` that come before `stop` (a node of `from`, or
+/// `from` itself for all of them) to the tail of `to`, in O(1).
+///
+/// # Safety
+///
+/// Both are initialised sentinels of different lists; `stop` is `from` or
+/// one of its nodes.
+pub(crate) unsafe fn list_splice_front(from: *mut GcHead, stop: *mut GcHead, to: *mut GcHead) {
+    // SAFETY: caller.
+    unsafe {
+        let first = (*from).next.get();
+        if first == stop {
+            return;
+        }
+        let last = (*stop).prev.get();
+        // Unlink [first, last] from `from`.
+        (*from).next.set(stop);
+        (*stop).prev.set(from);
+        // Append it to `to`.
+        let to_tail = (*to).prev.get();
+        (*to_tail).next.set(first);
+        (*first).prev.set(to_tail);
+        (*last).next.set(to);
+        (*to).prev.set(last);
+    }
+}
+
 /// Number of nodes in a list (walks it).
 ///
 /// # Safety

@@ -123,7 +123,7 @@ pub use crate::{
     finalize::Finalize,
     gc::{Gc, Object, Weak},
     space::{DEFAULT_THRESHOLDS, Space},
-    stats::{CallbackInfo, GenStats, PauseStats, Phase},
+    stats::{CallbackInfo, GenStats, Increment, PauseStats, Phase},
     trace::{Trace, TraceDyn, Visitor},
 };
 

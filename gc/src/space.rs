@@ -29,8 +29,8 @@ use std::{collections::HashSet, rc::Rc, time::Instant};
 use coil_refcount::Flags;
 
 use crate::{
-    CallbackInfo, Collector, DebugFlags, Error, GenStats, Generational, Object, PauseStats, Phase,
-    Seeds, collect,
+    CallbackInfo, Collector, DebugFlags, Error, GenStats, Generational, Increment, Object,
+    PauseStats, Phase, Seeds, collect,
     head::{self, GcHead},
     trace::{Op, Visitor},
 };
@@ -404,15 +404,17 @@ impl Space {
     }
 
     /// The incremental collection primitive ([`Incremental`](crate::Incremental)
-    /// is built on it): one increment — the young generation, up to
-    /// `budget` steps over the old objects not yet visited in the current
-    /// pass (taking in those `seeds` selects), and the old objects the
-    /// increment references, transitively — collected as one unit.
-    /// Survivors join the visited old space; once every old object was
-    /// visited, the next increment starts a new pass. Returns the number of
-    /// unreachable objects found (0 if a collection is already running).
-    /// An increment is reported to callbacks and statistics as a
-    /// collection of generation 1.
+    /// is built on it): one increment. Its seeds are the young objects and
+    /// up to `budget` of the old objects not yet visited in the current
+    /// pass that `seeds` selects (with [`Seeds::Dirty`], those that lost a
+    /// strong reference since a collection last examined them); every old
+    /// object they reference joins them, transitively; the whole is
+    /// collected as one unit. Survivors, and the objects stepped over
+    /// without being taken in, join the visited old space; once every old
+    /// object was visited, the next increment starts a new pass. Returns
+    /// what the increment found and did (all zero if a collection is
+    /// already running). An increment is reported to callbacks and
+    /// statistics as a collection of generation 1.
     ///
     /// Old objects are kept in the lists of generations 1 and 2 (which one
     /// is "visited" alternates with each pass), so `get_objects(Some(1))`
@@ -431,14 +433,14 @@ impl Space {
     /// s.collect(2).unwrap(); // `a` is old now
     /// *a.0.borrow_mut() = Some(a.clone());
     /// drop(a); // an old garbage self-loop; it lost a reference (dirty)
-    /// assert_eq!(s.run_increment(100, Seeds::Dirty), 1);
+    /// assert_eq!(s.run_increment(100, Seeds::Dirty).found, 1);
     /// ```
-    pub fn run_increment(&self, budget: usize, seeds: Seeds) -> usize {
+    pub fn run_increment(&self, budget: usize, seeds: Seeds) -> Increment {
         // SAFETY: `timed` sets `collecting` and this thread owns the space.
         self.timed(1, |st| unsafe {
             collect::collect_increment(st, budget, seeds)
         })
-        .map_or(0, |(n, _)| n)
+        .map_or(Increment::default(), |(_, w)| w)
     }
 
     /// Runs `f` as one collection of `generation`: the `collecting` flag,

@@ -83,3 +83,26 @@ pub struct PauseStats {
     /// The longest single collection.
     pub longest: Duration,
 }
+
+/// What one increment of the incremental collector did
+/// ([`Space::run_increment`](crate::Space::run_increment)).
+///
+/// # Examples
+///
+/// ```
+/// let s = coil_gc::Space::new();
+/// let i = s.run_increment(10, coil_gc::Seeds::Dirty);
+/// assert_eq!((i.found, i.stepped, i.taken), (0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Increment {
+    /// Unreachable objects found (collected plus uncollectable).
+    pub found: usize,
+    /// Pending old objects stepped over.
+    pub stepped: usize,
+    /// Old objects taken into the increment (seeds and closure).
+    pub taken: usize,
+    /// Whether this increment started a new pass over the old objects.
+    pub pass_done: bool,
+}
