@@ -162,9 +162,10 @@ impl Default for Incremental {
 }
 
 impl Incremental {
-    /// Steps over `2 × threshold0` old objects per increment (so a pass
-    /// over the old objects costs about two steps per young allocation),
-    /// with [`Seeds::Dirty`].
+    /// Steps over `threshold0` old objects per increment (a pass over the
+    /// old objects costs about one step per young allocation: a step is a
+    /// memory access, so this is the collector's main cost when nothing is
+    /// garbage), with [`Seeds::Dirty`].
     ///
     /// # Examples
     ///
@@ -200,7 +201,7 @@ impl Incremental {
         self
     }
 
-    /// The fixed step budget, or `None` for `2 × threshold0`.
+    /// The fixed step budget, or `None` for `threshold0`.
     ///
     /// # Examples
     ///
@@ -239,7 +240,7 @@ impl Collector for Incremental {
         }
         let budget = self
             .budget
-            .unwrap_or_else(|| space.get_threshold().0.saturating_mul(2).max(1));
+            .unwrap_or_else(|| space.get_threshold().0.max(1));
         let budget = isize::try_from(budget).unwrap_or(isize::MAX);
         // Unspent credit carries over, up to one more budget.
         self.credit = self

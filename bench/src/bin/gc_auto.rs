@@ -12,7 +12,15 @@
 //!   with no old objects (`coil-no-old`): the cost does not depend on them.
 //!
 //! `coil` is the default generational collector, `coil-full` the
-//! stop-the-world `FullCollector`. Peers: rust-cc and dumpster collect
+//! stop-the-world `FullCollector`, `coil-incremental` the `Incremental`
+//! collector (an increment at every threshold: the young generation plus
+//! a bounded walk over the old objects, taking in those that lost a
+//! reference), `coil-incremental-all` the same taking in every old object
+//! as CPython 3.14 does, and `coil-noskip` the generational collector
+//! without the skip of collections that cannot find garbage (every
+//! threshold collects, as in CPython). In `auto-kept` the skip makes
+//! `coil`'s collections free (none runs); the incremental rows show
+//! collections that really run. Peers: rust-cc and dumpster collect
 //! automatically by their own policy; gcmodule and bacon-rajan-cc have no
 //! automatic trigger, so the loop calls their collector every 10,000
 //! allocations in `auto`, and each time the live size doubles in
@@ -47,22 +55,56 @@ fn on_thread(f: impl FnOnce() + Send + 'static) {
 
 mod coil_imp {
     use super::*;
-    use coil_gc::{FullCollector, Gc, Space, Trace};
+    use coil_gc::{Collector, FullCollector, Gc, Incremental, Seeds, Space, Trace};
 
     #[derive(Trace)]
     struct Node(RefCell<Option<Gc<Node>>>);
 
-    fn space(full: bool) -> Space {
-        if full {
-            Space::with_collector(Box::new(FullCollector::new()))
-        } else {
-            Space::new()
+    /// The generational policy with every threshold collecting (no skip).
+    struct NoSkip;
+    impl Collector for NoSkip {
+        fn name(&self) -> &'static str {
+            "noskip"
+        }
+        fn on_threshold(&mut self, space: &Space) -> Option<usize> {
+            let (c0, c1, c2) = space.get_count();
+            let (t0, t1, t2) = space.get_threshold();
+            let (total, pending) = space.long_lived();
+            if c2 > t2 && pending >= total / 4 {
+                Some(2)
+            } else if c1 > t1 {
+                Some(1)
+            } else if c0 > t0 {
+                Some(0)
+            } else {
+                None
+            }
         }
     }
 
-    pub fn auto(n: usize, full: bool) {
-        let imp = if full { "coil-full" } else { "coil" };
-        let s = space(full);
+    /// The implementations: name and collector.
+    pub const IMPS: [&str; 5] = [
+        "coil",
+        "coil-full",
+        "coil-incremental",
+        "coil-incremental-all",
+        "coil-noskip",
+    ];
+
+    fn space(imp: &str) -> Space {
+        match imp {
+            "coil-full" => Space::with_collector(Box::new(FullCollector::new())),
+            "coil-incremental" => Space::with_collector(Box::new(Incremental::new())),
+            "coil-incremental-all" => {
+                Space::with_collector(Box::new(Incremental::new().with_seeds(Seeds::All)))
+            }
+            "coil-noskip" => Space::with_collector(Box::new(NoSkip)),
+            _ => Space::new(),
+        }
+    }
+
+    pub fn auto(n: usize, imp: &'static str) {
+        let s = space(imp);
         let t = Instant::now();
         for _ in 0..n {
             let a = Gc::new_in(&s, Node(RefCell::new(None)));
@@ -79,9 +121,8 @@ mod coil_imp {
         );
     }
 
-    pub fn auto_kept(n: usize, full: bool) {
-        let imp = if full { "coil-full" } else { "coil" };
-        let s = space(full);
+    pub fn auto_kept(n: usize, imp: &'static str) {
+        let s = space(imp);
         let list = Gc::new_in(&s, RefCell::new(Vec::<Gc<Node>>::new()));
         let t = Instant::now();
         for _ in 0..n {
@@ -103,6 +144,7 @@ mod coil_imp {
             "longest_pause_ms",
             p.longest.as_secs_f64() * 1e3,
         );
+        row("auto-kept", imp, "collections", p.collections as f64);
         s.disable();
         drop(list);
     }
@@ -232,15 +274,15 @@ fn main() {
     let n = n_objects();
     let only = std::env::args().nth(1);
     let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    for imp in coil_imp::IMPS {
+        if want(imp) {
+            on_thread(move || coil_imp::auto(n, imp));
+            on_thread(move || coil_imp::auto_kept(n, imp));
+        }
+    }
     if want("coil") {
-        on_thread(move || coil_imp::auto(n, false));
-        on_thread(move || coil_imp::auto_kept(n, false));
         on_thread(move || coil_imp::young_with_old(1_000_000));
         on_thread(move || coil_imp::young_with_old(0));
-    }
-    if want("coil-full") {
-        on_thread(move || coil_imp::auto(n, true));
-        on_thread(move || coil_imp::auto_kept(n, true));
     }
     if want("rust-cc") {
         on_thread(move || rustcc::auto(n));
