@@ -417,6 +417,81 @@ fn spsc_send_many_keeps_order_waits_streams_and_stops_at_the_first_error() {
 }
 
 #[test]
+fn spsc_send_with_and_recv_with_work_in_place_across_the_wrap() {
+    let _serial = common::serial();
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(256)).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    let n = 3_000u32;
+    let reader = std::thread::spawn(move || {
+        for i in 0..n {
+            let want = varied(i);
+            // Alternate the two receive calls over the same stream.
+            let same = if i % 2 == 0 {
+                rx.recv_with(|b| b == &want[..]).unwrap()
+            } else {
+                rx.recv().unwrap() == want
+            };
+            assert!(same, "message {i} differs");
+        }
+        rx
+    });
+    for i in 0..n {
+        let m = varied(i);
+        if m.len() > 248 {
+            tx.send(&m).unwrap(); // streamed: too large to write in place
+        } else if i % 3 == 0 {
+            tx.send(&m).unwrap(); // may wrap: recv_with gathers it
+        } else {
+            let len = tx
+                .send_with(m.len(), |buf| {
+                    buf.copy_from_slice(&m);
+                    buf.len()
+                })
+                .unwrap();
+            assert_eq!(len, m.len());
+        }
+    }
+    let rx = reader.join().unwrap();
+    assert_eq!(rx.try_recv(), Err(Error::Empty));
+}
+
+#[test]
+fn spsc_send_with_and_recv_with_bad_input_and_panics() {
+    let _serial = common::serial();
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(64).max_message(100)).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    assert_eq!(
+        tx.send_with(101, |_| ()),
+        Err(Error::MessageTooLarge { len: 101, max: 100 })
+    );
+    assert_eq!(
+        tx.send_with(57, |_| ()),
+        Err(Error::MessageTooLarge { len: 57, max: 56 })
+    );
+    // A panicking writer sends nothing; a panicking reader consumes the message.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tx.send_with(4, |_| panic!("writer fails")).unwrap()
+    }));
+    assert!(r.is_err());
+    assert_eq!(rx.try_recv(), Err(Error::Empty));
+    tx.send(b"first").unwrap();
+    tx.send(b"second").unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rx.recv_with(|_| panic!("reader fails")).unwrap()
+    }));
+    assert!(r.is_err());
+    assert_eq!(rx.recv_with(|b| b.to_vec()).unwrap(), b"second");
+    // Frames of 24 bytes from position 32: the second would wrap at 56, so
+    // it follows 8 bytes of padding; and so on around the buffer.
+    for i in 0..9u8 {
+        tx.send_with(16, |b| b.fill(i)).unwrap();
+        assert_eq!(rx.recv_with(|b| b.to_vec()).unwrap(), [i; 16]);
+    }
+    drop(rx);
+    assert_eq!(tx.send_with(1, |_| ()), Err(Error::Disconnected));
+}
+
+#[test]
 fn spsc_bad_input_and_limits() {
     let _serial = common::serial();
     assert!(matches!(

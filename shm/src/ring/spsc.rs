@@ -41,6 +41,10 @@
 //!    shared `head`). The cost: a receiver that is killed may leave up to
 //!    `capacity / 8` bytes of frames it had already returned unreleased, and
 //!    a receiver attached after it receives those frames again.
+//! 5. A frame written in place ([`SpscSender::send_with`]) must not wrap, so
+//!    its payload is one slice. When it would, the sender first publishes a
+//!    length word of `u64::MAX` at the current position: "the rest of the
+//!    buffer is padding", and the receiver skips to the start of the buffer.
 
 use std::{
     cell::Cell,
@@ -191,6 +195,21 @@ fn layout(capacity: usize, max_message: usize) -> Result<(u64, usize)> {
 fn frame_len(len: usize) -> u64 {
     8 + (len as u64).div_ceil(8) * 8
 }
+
+/// A frame found by the receiver's fast path.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    start: u64,
+    len: usize,
+    end: u64,
+    /// The shared `head` when it was found.
+    shared: u64,
+    /// The `tail` known when it was found.
+    tail: u64,
+}
+
+/// A length word that marks the rest of the buffer as padding (invariant 5).
+const WRAP: u64 = u64::MAX;
 
 #[derive(Debug)]
 struct Inner {
@@ -450,6 +469,7 @@ impl SpscRing {
             reg,
             tail: Cell::new(0),
             head: Cell::new(0),
+            scratch: Scratch::default(),
         })
     }
 
@@ -681,6 +701,82 @@ impl SpscSender {
         ctl.data_sig.0.notify();
     }
 
+    /// Send a message of `len` bytes written in place: `fill` gets the
+    /// message's bytes inside the ring (zeroed or left over from earlier
+    /// messages — it should write all of them) and the message is published
+    /// when it returns, with `fill`'s result handed back. Nothing is copied.
+    /// The frame is kept in one piece: when it would wrap around the end of
+    /// the buffer, the rest of the buffer is skipped (and the call waits for
+    /// that space too). If `fill` panics, nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`] past the message limit or if the frame
+    /// cannot fit the buffer at once (use [`send`](Self::send) to stream
+    /// it); [`Error::Disconnected`] as [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// let sum = tx.send_with(4, |buf| {
+    ///     buf.copy_from_slice(&7u32.to_le_bytes());
+    ///     7
+    /// })?;
+    /// assert_eq!(sum, 7);
+    /// assert_eq!(rx.recv()?, 7u32.to_le_bytes());
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn send_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        if len > inner.max {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: inner.max,
+            });
+        }
+        let frame = frame_len(len);
+        if frame > inner.cap {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: inner.cap as usize - 8,
+            });
+        }
+        self.reg.ensure(ctl)?;
+        if ctl.gone(RECEIVER, false) {
+            return Err(Error::Disconnected);
+        }
+        let mut start = ctl.tail.0.load(Ordering::Relaxed);
+        if self.head.get() > start {
+            self.head.set(ctl.head.0.load(Ordering::Acquire));
+        }
+        let wait = Wait::new(inner.spin, None);
+        let i = start & (inner.cap - 1);
+        if i + frame > inner.cap {
+            // Pad to the end of the buffer and publish the padding alone: the
+            // frame after it may need the space the padding frees as it is read.
+            let pad = inner.cap - i;
+            self.room(start, pad, wait)?;
+            // SAFETY: the `pad >= 8` bytes from the 8-aligned `start` are free.
+            unsafe { inner.put_len(start, WRAP) };
+            start += pad;
+            self.publish(start);
+        }
+        self.room(start, frame, wait)?;
+        // SAFETY: `frame` bytes from `start` are free, so ours (invariant 2),
+        // and do not wrap: `start` is at the buffer's start or the frame fit
+        // before its end.
+        let r = unsafe {
+            inner.put_len(start, len as u64);
+            let at = ((start + 8) & (inner.cap - 1)) as usize;
+            fill(std::slice::from_raw_parts_mut(inner.data().add(at), len))
+        };
+        self.publish(start + frame);
+        Ok(r)
+    }
+
     /// Send several messages in order, publishing them together: every
     /// message that fits the space known to be free is written first and the
     /// whole group is made visible with one store, so the receiver's CPU
@@ -802,6 +898,19 @@ pub struct SpscReceiver {
     /// How far this handle has consumed; ahead of the shared `head` while
     /// released space waits to be published in a batch (invariant 4).
     head: Cell<u64>,
+    /// Where `recv_with` gathers a message that is not in one piece.
+    scratch: Scratch,
+}
+
+/// A reusable buffer taken out while in use (so a nested call finds it empty
+/// instead of panicking).
+#[derive(Default)]
+struct Scratch(Cell<Vec<u8>>);
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scratch")
+    }
 }
 
 impl SpscReceiver {
@@ -844,10 +953,20 @@ impl SpscReceiver {
         let ctl = inner.ctl();
         self.reg.ensure(ctl)?;
         self.release();
-        let start = ctl.head.0.load(Ordering::Relaxed);
-        self.data(start, 8, w, false)?;
-        // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
-        let len = unsafe { inner.get_len(start) };
+        let mut start = ctl.head.0.load(Ordering::Relaxed);
+        let len = loop {
+            self.data(start, 8, w, false)?;
+            // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
+            let len = unsafe { inner.get_len(start) };
+            if len != WRAP {
+                break len;
+            }
+            // Padding up to the end of the buffer (invariant 5).
+            start += inner.cap - (start & (inner.cap - 1));
+            ctl.head.0.store(start, Ordering::Release);
+            self.head.set(start);
+            ctl.space_sig.0.notify();
+        };
         if len > inner.max as u64 {
             ctl.close();
             return Err(Error::Incompatible("corrupt frame length in ring"));
@@ -917,56 +1036,137 @@ impl SpscReceiver {
     /// store. `false` means "take the slow path" (nothing was consumed).
     #[inline]
     fn recv_now(&self, out: &mut Vec<u8>) -> bool {
-        let inner = &*self.inner;
-        let ctl = inner.ctl();
-        if !self.reg.current() {
+        let Some(f) = self.peek_now() else {
             return false;
-        }
-        let shared = ctl.head.0.load(Ordering::Relaxed);
-        let start = self.head.get().max(shared);
-        let mut tail = self.tail.get();
-        if tail < start || tail - start < 8 {
-            tail = ctl.tail.0.load(Ordering::Acquire);
-            self.tail.set(tail);
-            if tail < start || tail - start < 8 {
-                return false;
-            }
-        }
-        // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
-        let len = unsafe { inner.get_len(start) };
-        if len > inner.max as u64 {
-            return false;
-        }
-        let frame = frame_len(len as usize);
-        if frame > inner.cap {
-            return false;
-        }
-        if tail - start < frame {
-            tail = ctl.tail.0.load(Ordering::Acquire);
-            self.tail.set(tail);
-            if tail - start < frame {
-                return false;
-            }
-        }
-        let len = len as usize;
+        };
         out.clear();
-        out.reserve(len);
+        out.reserve(f.len);
         // SAFETY: the whole frame is published (invariant 2); `out` has room
         // for `len` bytes.
         unsafe {
-            inner.get(start + 8, out.as_mut_ptr(), len);
-            out.set_len(len);
+            self.inner.get(f.start + 8, out.as_mut_ptr(), f.len);
+            out.set_len(f.len);
         }
-        let end = start + frame;
-        self.head.set(end);
-        // Release the space now if this was the last frame known to be
-        // published (the next call refreshes `tail` and may wait), else only
-        // once a batch has gathered (invariant 4).
-        if end == tail || end - shared >= inner.cap / RELEASE_BATCH {
-            ctl.head.0.store(end, Ordering::Release);
+        self.consume(&f);
+        true
+    }
+
+    /// Find the next whole frame that fits the buffer and is published,
+    /// stepping over wrap markers; `None` means "take the slow path"
+    /// (nothing was consumed but markers).
+    #[inline]
+    fn peek_now(&self) -> Option<Frame> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        if !self.reg.current() {
+            return None;
+        }
+        let shared = ctl.head.0.load(Ordering::Relaxed);
+        let mut start = self.head.get().max(shared);
+        let mut tail = self.tail.get();
+        loop {
+            if tail < start || tail - start < 8 {
+                tail = ctl.tail.0.load(Ordering::Acquire);
+                self.tail.set(tail);
+                if tail < start || tail - start < 8 {
+                    return None;
+                }
+            }
+            // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
+            let len = unsafe { inner.get_len(start) };
+            if len == WRAP {
+                // The rest of the buffer is padding (invariant 5).
+                start += inner.cap - (start & (inner.cap - 1));
+                self.head.set(start);
+                continue;
+            }
+            if len > inner.max as u64 {
+                return None;
+            }
+            let frame = frame_len(len as usize);
+            if frame > inner.cap {
+                return None;
+            }
+            if tail - start < frame {
+                tail = ctl.tail.0.load(Ordering::Acquire);
+                self.tail.set(tail);
+                if tail - start < frame {
+                    return None;
+                }
+            }
+            return Some(Frame {
+                start,
+                len: len as usize,
+                end: start + frame,
+                shared,
+                tail,
+            });
+        }
+    }
+
+    /// Mark the frame `f` (from `peek_now`) as read. Its space is released
+    /// now if it was the last frame known to be published (the next call
+    /// refreshes `tail` and may wait), else once a batch has gathered
+    /// (invariant 4).
+    #[inline]
+    fn consume(&self, f: &Frame) {
+        let ctl = self.inner.ctl();
+        self.head.set(f.end);
+        if f.end == f.tail || f.end - f.shared >= self.inner.cap / RELEASE_BATCH {
+            ctl.head.0.store(f.end, Ordering::Release);
             ctl.space_sig.0.notify();
         }
-        true
+    }
+
+    /// Receive a message and hand it to `f` without copying it out of the
+    /// ring when its bytes lie in one piece there (the common case); a
+    /// message that wraps around the end of the buffer or streams through
+    /// it is first gathered in a buffer the receiver keeps. The bytes stay
+    /// reserved until `f` returns, so the sender cannot overwrite them; `f`
+    /// should not hold on to the ring for long. If `f` panics the message
+    /// still counts as received.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = coil_shm::SpscRing::anonymous(&Default::default())?;
+    /// let (tx, rx) = (ring.sender()?, ring.receiver()?);
+    /// tx.send(b"hello")?;
+    /// let n = rx.recv_with(|bytes| bytes.iter().filter(|&&b| b == b'l').count())?;
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), coil_shm::Error>(())
+    /// ```
+    pub fn recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if let Some(fr) = self.peek_now() {
+            let i = (fr.start + 8) & (self.inner.cap - 1);
+            if i as usize + fr.len <= self.inner.cap as usize {
+                /// Consumes the frame even if `f` unwinds.
+                struct Consume<'a>(&'a SpscReceiver, Frame);
+                impl Drop for Consume<'_> {
+                    fn drop(&mut self) {
+                        self.0.consume(&self.1);
+                    }
+                }
+                let guard = Consume(self, fr);
+                // SAFETY: the payload is published and lies in one piece
+                // inside the data area; it is not released (so not
+                // rewritten by the sender, invariant 2) until `guard` drops
+                // after `f` has returned.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(self.inner.data().add(i as usize), guard.1.len)
+                };
+                return Ok(f(bytes));
+            }
+        }
+        let mut buf = self.scratch.0.take();
+        let r = self.recv_into(&mut buf);
+        let out = r.map(|()| f(&buf));
+        self.scratch.0.set(buf);
+        out
     }
 
     /// Publish space consumed by this handle but not yet released.
