@@ -36,6 +36,17 @@
 //! debug flags and the collector. Each thread has a default space, so
 //! `Gc::new(x)` is one line; a runtime can own its own spaces.
 //!
+//! The collector is a policy ([`Collector`]) chosen per space:
+//! [`Generational`] (CPython 3.11, the default), [`Incremental`] (CPython
+//! 3.14's young generation plus an old generation scanned in bounded
+//! increments, for short pauses) or [`FullCollector`] (stop-the-world).
+//! The incremental collector uses the same marks per object: an increment
+//! takes in only the objects that lost a reference since they were last
+//! examined, and the old objects they reach; a garbage structure always
+//! has such a member, so a large live structure nobody drops references
+//! into is stepped over in bounded slices and never traced, while every
+//! collection still runs.
+//!
 //! A collection (`collect.rs`, CPython's phase names) copies each object's
 //! strong count into `gc_refs`, subtracts the references that come from
 //! inside the collected generations (`subtract_refs`, via `Trace`), and
@@ -57,8 +68,9 @@
 //! - `gc` ([`Gc`], [`Weak`], [`Object`]), [`finalize`] ([`Finalize`]),
 //!   `weakrefs` (weak callbacks).
 //! - [`space`]: `Space`, the whole `gc` module surface.
-//! - `collect`: the algorithm. [`collector`]: the `Collector` trait,
-//!   [`Generational`] and [`FullCollector`].
+//! - `collect`: the algorithm (full and incremental). [`collector`]: the
+//!   `Collector` trait, [`Generational`], [`Incremental`] and
+//!   [`FullCollector`].
 //! - [`debug`], [`stats`], [`error`].
 //!
 //! # Examples
