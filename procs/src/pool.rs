@@ -38,7 +38,7 @@
 //! they die with the pool's dispatcher thread and with the program.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{HashMap, VecDeque},
     marker::PhantomData,
     os::fd::{AsRawFd, OwnedFd},
     sync::{
@@ -480,17 +480,34 @@ impl<T: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned> Pool<T, R
     /// undecoded, in a small map. The first failure in task order ends the
     /// call (later chunks still run; their results are dropped).
     fn map_in_order<I: Iterator<Item = T>>(&self, items: I, chunksize: usize) -> Result<Vec<R>> {
+        let chunksize = chunksize.max(1);
         let (n, rx) = self.submit(items, chunksize)?;
         let mut out = Vec::with_capacity(n);
-        let mut early: BTreeMap<usize, Batch> = BTreeMap::new();
+        // Chunks that arrived before the one wanted next, by position after
+        // it (every chunk but the last holds `chunksize` tasks, so a chunk's
+        // position is its first task / chunksize).
+        let mut early: VecDeque<Option<Batch>> = VecDeque::new();
         while out.len() < n {
-            let (_, count, r) = match early.remove(&out.len()) {
-                Some(b) => b,
-                None => {
+            let (_, count, r) = match early.pop_front() {
+                Some(Some(b)) => b,
+                held => {
+                    if held.is_some() {
+                        // An empty slot: the wanted chunk is not in yet.
+                        early.push_front(None);
+                    }
                     let b = rx.recv().map_err(|_| Error::Terminated)?;
-                    if b.0 != out.len() {
-                        early.insert(b.0, b);
+                    let Some(ahead) = b.0.checked_sub(out.len()).map(|d| d / chunksize) else {
+                        continue; // never: each chunk is answered once
+                    };
+                    if ahead > 0 {
+                        if early.len() <= ahead {
+                            early.resize_with(ahead + 1, || None);
+                        }
+                        early[ahead] = Some(b);
                         continue;
+                    }
+                    if !early.is_empty() {
+                        early.pop_front();
                     }
                     b
                 }
