@@ -35,7 +35,9 @@
 //! a notifier one plain load of a line it shares read-only: no locked
 //! instruction and no store-buffer drain per message. One wake-up serves a
 //! whole sleep, however many messages follow before the waiter runs. If the
-//! kernel refuses `membarrier`, waiters cap each sleep at 1 ms instead.
+//! kernel refuses `membarrier`, waiters cap each sleep at 1 ms instead. A
+//! waiter that wakes from a timed-out sleep with `seq` unchanged goes back to
+//! sleep without another barrier (see `block`).
 //! Sleeps are also capped at [`RECHECK`], when the waiter checks its peers'
 //! liveness.
 //!
@@ -475,10 +477,22 @@ pub(crate) fn block<R>(
     // The first scan waits one RECHECK: scanning reads /proc, far too slow
     // for the common case of a peer that is merely busy.
     let mut last_scan = start;
+    // The `seq` seen by the last round that ran the heavy barrier.
+    let mut barrier_seq = None;
+    let mut fenced = false;
     loop {
         let seq = sig.seq.load(Ordering::SeqCst);
         sig.sleepers.store(1, Ordering::SeqCst);
-        let fenced = sys::heavy_barrier();
+        // A round that follows a sleep with `seq` unchanged skips the
+        // barrier: a notifier that published after the last barrier either
+        // saw the flag (its wake-up, which bumps `seq`, is still to come and
+        // ends the next sleep) or found it swapped by another notifier whose
+        // bump is still to come. So a long idle wait costs one `membarrier`,
+        // not one per `RECHECK`.
+        if barrier_seq != Some(seq) || !fenced {
+            fenced = sys::heavy_barrier();
+            barrier_seq = Some(seq);
+        }
         let now = Instant::now();
         let expired = w.deadline.is_some_and(|d| now >= d);
         let scan = !expired && now - last_scan >= RECHECK;
