@@ -10,10 +10,15 @@
 //!        └──────── results per call ◀─────────┘   └── result frames ◀──┘
 //! ```
 //!
-//! The caller encodes tasks and cuts them into *chunks* (`chunksize` tasks
-//! each); the dispatcher thread owns one duplex socket per worker, keeps up to
-//! `prefetch` chunks outstanding at each, and routes every result frame back
-//! to the call it belongs to. It knows at every moment which chunks each
+//! The caller encodes tasks straight into *chunks* (`chunksize` tasks each,
+//! in the wire format of the `chunk` module) and hands them over every few
+//! thousand tasks, so workers start while it encodes the rest; the
+//! dispatcher thread owns one duplex socket per worker, deals the chunks out
+//! round the workers — up to `prefetch` outstanding at each, but only two
+//! once a worker holds a few hundred tasks, so a few big chunks spread over
+//! every worker — and routes every result frame back to the call it belongs
+//! to. `map` decodes each chunk's results straight into its output as soon
+//! as the chunks before it are in. It knows at every moment which chunks each
 //! worker holds, so:
 //!
 //! - a worker that dies (end of stream on its socket) is reaped and replaced;
@@ -153,7 +158,8 @@ impl PoolOptions {
     }
     /// Chunks handed to one worker ahead of its answers (at least 1). Larger
     /// values amortise system calls; a dying worker sends back all but one of
-    /// them to be re-run.
+    /// them to be re-run. A worker holding two chunks or more takes another
+    /// only while it holds fewer than 256 tasks, whatever this says.
     ///
     /// # Examples
     ///
