@@ -5,8 +5,11 @@
 //! work (about 50 ns each), checkpointing after each; a second thread sleeps
 //! 1 ms without the lock ("I/O"), then needs the lock for a short task
 //! (about 20 µs of work). Its wait for the lock is recorded for a fixed
-//! wall time per implementation; rows `wait_p50_us`, `wait_p99_us`,
-//! `wait_max_us` and `samples`.
+//! wall time per round; rows `wait_p50_us`, `wait_p99_us`, `wait_max_us`
+//! and `samples`, all from the round with the lowest p99 of several (the
+//! machine is shared: another process taking the CPU from the holder or the
+//! waiter only adds wait, so the best round is the closest to the lock's
+//! own behaviour; every implementation gets the same treatment).
 //!
 //! - `coil`: a `Gil` with CPython's policy (switch interval 5 ms); the I/O
 //!   thread sleeps inside `allow_threads` and the wait is the re-acquisition.
@@ -60,24 +63,64 @@ fn full() -> bool {
     std::env::var("COIL_BENCH_PROFILE").is_ok_and(|p| p == "full")
 }
 
+/// The waits of one round, sorted.
 struct Waits(Vec<Duration>);
 
 impl Waits {
-    fn print(mut self, imp: &str) {
-        self.0.sort();
+    fn new(mut waits: Vec<Duration>) -> Self {
+        waits.sort();
+        Waits(waits)
+    }
+
+    /// The `p` quantile in microseconds (0 for no samples).
+    fn quantile_us(&self, p: f64) -> f64 {
         let n = self.0.len();
         if n == 0 {
+            return 0.0;
+        }
+        let i = ((n as f64 - 1.0) * p).round() as usize;
+        self.0[i.min(n - 1)].as_secs_f64() * 1e6
+    }
+
+    fn print(self, imp: &str) {
+        if self.0.is_empty() {
             return;
         }
-        let q = |p: f64| {
-            let i = ((n as f64 - 1.0) * p).round() as usize;
-            self.0[i.min(n - 1)].as_secs_f64() * 1e6
-        };
+        let q = |p| self.quantile_us(p);
         Row::new("threads", "convoy", imp, "wait_p50_us", q(0.50)).print();
         Row::new("threads", "convoy", imp, "wait_p99_us", q(0.99)).print();
         Row::new("threads", "convoy", imp, "wait_max_us", q(1.0)).print();
-        Row::new("threads", "convoy", imp, "samples", n as f64).print();
+        Row::new("threads", "convoy", imp, "samples", self.0.len() as f64).print();
     }
+}
+
+/// Runs `rounds` rounds and keeps the one with the lowest p99.
+fn best_round(rounds: u32, mut round: impl FnMut() -> Waits) -> Waits {
+    let mut best: Option<Waits> = None;
+    for _ in 0..rounds {
+        let w = round();
+        if verbose() {
+            eprintln!(
+                "  round: p50 {:.0} us, p99 {:.0} us, max {:.0} us, {} samples",
+                w.quantile_us(0.5),
+                w.quantile_us(0.99),
+                w.quantile_us(1.0),
+                w.0.len()
+            );
+        }
+        if best
+            .as_ref()
+            .is_none_or(|b| w.quantile_us(0.99) < b.quantile_us(0.99))
+        {
+            best = Some(w);
+        }
+    }
+    best.unwrap_or(Waits(Vec::new()))
+}
+
+/// `COIL_CONVOY_VERBOSE=1` prints every round to stderr.
+fn verbose() -> bool {
+    std::env::var_os("COIL_CONVOY_VERBOSE").is_some()
 }
 
 fn convoy_gil(policy: SwitchPolicy, run: Duration) -> Waits {
@@ -109,7 +152,7 @@ fn convoy_gil(policy: SwitchPolicy, run: Duration) -> Waits {
         drop(g);
         black_box(x);
         stop.store(true, Ordering::Relaxed);
-        Waits(waits)
+        Waits::new(waits)
     })
 }
 
@@ -148,7 +191,7 @@ fn convoy_mutex<G>(lock: impl Fn() -> G + Sync, run: Duration) -> Waits {
         }
         black_box(x);
         stop.store(true, Ordering::Relaxed);
-        Waits(waits)
+        Waits::new(waits)
     })
 }
 
@@ -213,18 +256,23 @@ fn main() {
         }
         return;
     }
-    let run = if full() {
-        Duration::from_secs(5)
+    let (rounds, run) = if full() {
+        (4, Duration::from_secs(2))
     } else {
-        Duration::from_millis(1500)
+        (3, Duration::from_secs(1))
     };
-    eprintln!("threads_convoy: {run:?} per implementation, threads not pinned");
-    convoy_gil(SwitchPolicy::Interval, run).print("coil");
-    convoy_gil(SwitchPolicy::IoPriority, run).print("coil-io-priority");
+    eprintln!(
+        "threads_convoy: best of {rounds} rounds of {run:?} per implementation, threads not pinned"
+    );
+    best_round(rounds, || convoy_gil(SwitchPolicy::Interval, run)).print("coil");
+    best_round(rounds, || convoy_gil(SwitchPolicy::IoPriority, run)).print("coil-io-priority");
     let m = Mutex::new(());
-    convoy_mutex(|| m.lock().expect("not poisoned"), run).print("std-mutex");
+    best_round(rounds, || {
+        convoy_mutex(|| m.lock().expect("not poisoned"), run)
+    })
+    .print("std-mutex");
     let p = parking_lot::Mutex::new(());
-    convoy_mutex(|| p.lock(), run).print("parking-lot");
+    best_round(rounds, || convoy_mutex(|| p.lock(), run)).print("parking-lot");
 
     let units = if full() { 8_000_000 } else { 2_000_000 };
     let reps = if full() { 5 } else { 3 };
