@@ -326,6 +326,24 @@ struct Partial {
     data: Vec<u8>,
 }
 
+thread_local! {
+    /// A reused buffer for encoding puts and receiving gets of this thread.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's scratch buffer (cleared); the buffer is kept
+/// for the next call unless it grew past 64 KiB. Re-entrant: a nested call
+/// gets a fresh buffer.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut buf = SCRATCH.take();
+    buf.clear();
+    let r = f(&mut buf);
+    if buf.capacity() <= 64 * 1024 {
+        SCRATCH.set(buf);
+    }
+    r
+}
+
 fn header(rec: &[u8]) -> Option<(u8, u32, u32, usize)> {
     if rec.len() < HEADER {
         return None;
@@ -617,7 +635,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut buf = Vec::with_capacity(HEADER + bytes.len());
         buf.extend_from_slice(&[0; HEADER]);
         buf.extend_from_slice(bytes);
-        self.put_raw(buf, None)
+        self.put_raw(&mut buf, None)
     }
 
     /// Take the next message as raw bytes (no decoding).
@@ -661,8 +679,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
-        let bytes = self.recv_message(deadline)?;
+        let mut bytes = Vec::new();
+        let at = self.recv_message(deadline, &mut bytes)?;
         self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
+        bytes.drain(..at);
         Ok(bytes)
     }
 
@@ -670,13 +690,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
-        let mut buf = vec![0u8; HEADER];
-        codec::encode_into(&mut buf, v)?;
-        self.put_raw(buf, deadline)
+        with_scratch(|buf| {
+            buf.resize(HEADER, 0);
+            codec::encode_into(buf, v)?;
+            self.put_raw(buf, deadline)
+        })
     }
 
     /// Send `buf` (HEADER bytes of room, then the message).
-    fn put_raw(&self, mut buf: Vec<u8>, deadline: Option<Instant>) -> Result<()> {
+    fn put_raw(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<()> {
         let len = buf.len() - HEADER;
         if len > self.shared.max_message {
             return Err(Error::MessageTooLarge {
@@ -690,7 +712,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             self.counter(UNFINISHED).fetch_add(1, Ordering::SeqCst);
         }
         self.counter(COUNT).fetch_add(1, Ordering::SeqCst);
-        let r = self.send_message(&mut buf, len, deadline);
+        let r = self.send_message(buf, len, deadline);
         if r.is_err() {
             self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
             if self.shared.joinable {
@@ -797,20 +819,27 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T> {
-        codec::decode(&self.get_bytes_until(deadline)?)
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        with_scratch(|rec| {
+            let at = self.recv_message(deadline, rec)?;
+            self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
+            codec::decode(&rec[at..])
+        })
     }
 
-    fn recv_message(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+    /// Take the next message into `rec`; returns where in `rec` it starts.
+    fn recv_message(&self, deadline: Option<Instant>, rec: &mut Vec<u8>) -> Result<usize> {
         let t = &self.shared.transport;
         let Some(_g) = lock_until(&self.shared.rlock, deadline)? else {
             return Err(Error::Empty);
         };
-        let mut rec = Vec::new();
         let mut part: Option<Partial> = None;
         loop {
             let got = match &part {
-                None => t.recv(&mut rec, deadline)?,
-                Some(_) => t.recv(&mut rec, Some(Instant::now() + RECHECK))?,
+                None => t.recv(rec, deadline)?,
+                Some(_) => t.recv(rec, Some(Instant::now() + RECHECK))?,
             };
             if !got {
                 if part.is_none() {
@@ -821,7 +850,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     continue;
                 };
                 // No writer is mid-message; anything already sent is queued.
-                let more = t.recv(&mut rec, Some(Instant::now()))?;
+                let more = t.recv(rec, Some(Instant::now()))?;
                 drop(w);
                 if !more {
                     part = None; // the dead writer's own message
@@ -831,13 +860,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     continue;
                 }
             }
-            let Some((flags, pid, seq, total)) = header(&rec) else {
+            let Some((flags, pid, seq, total)) = header(rec) else {
                 continue;
             };
             let data = &rec[HEADER..];
             if flags & FIRST != 0 {
                 if flags & LAST != 0 && data.len() == total {
-                    return Ok(data.to_vec());
+                    return Ok(HEADER);
                 }
                 let mut d = Vec::with_capacity(total.min(self.shared.max_message));
                 d.extend_from_slice(data);
@@ -856,7 +885,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if flags & LAST != 0 {
                 let p = part.take().expect("assembling");
                 if p.data.len() == p.total {
-                    return Ok(p.data);
+                    *rec = p.data;
+                    return Ok(0);
                 }
             }
         }

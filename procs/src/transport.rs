@@ -45,8 +45,12 @@ pub(crate) enum Transport {
         rx: OwnedFd,
         record: usize,
     },
-    /// Shared-memory ring.
-    Ring { tx: MpmcSender, rx: MpmcReceiver },
+    /// Shared-memory ring: (send end, receive end, largest record).
+    Ring {
+        tx: MpmcSender,
+        rx: MpmcReceiver,
+        record: usize,
+    },
 }
 
 fn wait_fd(fd: i32, events: i16, deadline: Option<Instant>) -> Result<bool> {
@@ -133,6 +137,7 @@ impl Transport {
         Ok(Transport::Ring {
             tx: ring.sender()?,
             rx: ring.receiver()?,
+            record: ring.max_message(),
         })
     }
 
@@ -140,7 +145,7 @@ impl Transport {
     pub(crate) fn record(&self) -> usize {
         match self {
             Transport::Pipe { record, .. } => *record,
-            Transport::Ring { tx, .. } => tx.ring().max_message(),
+            Transport::Ring { record, .. } => *record,
         }
     }
 
