@@ -77,14 +77,20 @@ const HEADER: usize = 16;
 /// How often a reader holding a partial message re-checks its writer.
 const RECHECK: Duration = Duration::from_millis(20);
 
-/// Index of the queued-message counter in the shared counters.
-const COUNT: usize = 0;
+/// Index of the count of messages put, in the shared counters. Puts and gets
+/// count on separate cache lines (16 u32 apart), so a producer and a
+/// consumer never write the same line; `qsize` is their difference.
+const PUTS: usize = 0;
+/// Index of the count of messages taken.
+const GETS: usize = 16;
 /// Index of the unfinished-task counter (JoinableQueue).
-const UNFINISHED: usize = 1;
+const UNFINISHED: usize = 32;
 /// Index of the queue's message limit (read by [`Queue::open`]).
-const MAX_MESSAGE: usize = 2;
+const MAX_MESSAGE: usize = 48;
 /// Index of the joinable flag (read by [`Queue::open`]).
-const JOINABLE: usize = 3;
+const JOINABLE: usize = 49;
+/// Length of the shared counters.
+const COUNTERS: usize = 64;
 /// The shared-memory objects of a named queue: `<name><suffix>`.
 const SUFFIXES: [&str; 4] = [".ring", ".wlock", ".rlock", ".meta"];
 
@@ -218,8 +224,8 @@ struct Shared {
     wlock: SharedValue<u64>,
     /// Read lock.
     rlock: SharedValue<u64>,
-    /// [COUNT, UNFINISHED] as wrapping u32 atomics, then [MAX_MESSAGE,
-    /// JOINABLE] (fixed when the queue is made).
+    /// PUTS, GETS and UNFINISHED as wrapping u32 atomics, then MAX_MESSAGE
+    /// and JOINABLE (fixed when the queue is made).
     counters: SharedArray<u32>,
     max_message: usize,
     joinable: bool,
@@ -509,7 +515,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn assemble(opts: &QueueOptions, joinable: bool, name: Option<&str>) -> Result<Self> {
-        let meta = [0, 0, opts.max_message as u32, u32::from(joinable)];
+        let mut meta = [0u32; COUNTERS];
+        meta[MAX_MESSAGE] = opts.max_message as u32;
+        meta[JOINABLE] = u32::from(joinable);
         let transport = match opts.transport {
             TransportKind::Pipe => Transport::pipe()?,
             TransportKind::Ring => {
@@ -548,7 +556,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn counter(&self, i: usize) -> &std::sync::atomic::AtomicU32 {
         match self.shared.counters.atomic(i) {
             Ok(a) => a,
-            Err(_) => unreachable!("two counters"),
+            Err(_) => unreachable!("every index is below COUNTERS"),
         }
     }
 
@@ -681,7 +689,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         let mut bytes = Vec::new();
         let at = self.recv_message(deadline, &mut bytes)?;
-        self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
+        self.counter(GETS).fetch_add(1, Ordering::SeqCst);
         bytes.drain(..at);
         Ok(bytes)
     }
@@ -711,10 +719,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.shared.joinable {
             self.counter(UNFINISHED).fetch_add(1, Ordering::SeqCst);
         }
-        self.counter(COUNT).fetch_add(1, Ordering::SeqCst);
+        self.counter(PUTS).fetch_add(1, Ordering::SeqCst);
         let r = self.send_message(buf, len, deadline);
         if r.is_err() {
-            self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
+            self.counter(PUTS).fetch_sub(1, Ordering::SeqCst);
             if self.shared.joinable {
                 self.task_done_inner().ok();
             }
@@ -824,7 +832,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         with_scratch(|rec| {
             let at = self.recv_message(deadline, rec)?;
-            self.counter(COUNT).fetch_sub(1, Ordering::SeqCst);
+            self.counter(GETS).fetch_add(1, Ordering::SeqCst);
             codec::decode(&rec[at..])
         })
     }
@@ -925,8 +933,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), coil_procs::Error>(())
     /// ```
     pub fn qsize(&self) -> usize {
-        let v = self.counter(COUNT).load(Ordering::SeqCst);
-        (v as i32).max(0) as usize
+        // Gets first: a message counted as taken was counted as put before.
+        let gets = self.counter(GETS).load(Ordering::SeqCst);
+        let puts = self.counter(PUTS).load(Ordering::SeqCst);
+        (puts.wrapping_sub(gets) as i32).max(0) as usize
     }
 
     /// Whether [`qsize`](Self::qsize) is 0.
