@@ -315,16 +315,19 @@ unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead, old_gen: u32
 /// refers to it any more. Returns the number of objects deleted.
 unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
     let mut n = 0;
-    // SAFETY: every node is an OWNED live object; once unlinked and
-    // un-owned it follows the ordinary count rules.
+    // SAFETY: every node is an OWNED live object; once un-owned (bits 0,
+    // links null) it follows the ordinary count rules. The list is consumed
+    // front to back without relinking: a node not reached yet keeps OWNED
+    // | UNREACHABLE, so no drop frees or unlinks it (`gc::drop_slow`), and
+    // its `next` link stays valid until the walk reads it.
     unsafe {
-        loop {
-            let gc = (*unreachable).next.get();
-            if gc == unreachable {
-                break;
-            }
+        let mut gc = (*unreachable).next.get();
+        head::list_init(unreachable);
+        while gc != unreachable {
             let h = nn(gc);
-            head::list_remove(gc);
+            let next = (*gc).next.get();
+            (*gc).next.set(core::ptr::null_mut());
+            (*gc).prev.set(core::ptr::null_mut());
             let hdr = head::header(h);
             if head::bits(h) & HAS_CALLBACKS != 0 {
                 // Registered by a finalizer after handle_weakrefs ran.
@@ -345,6 +348,7 @@ unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
             if hdr.strong() == 0 {
                 (vt.release)(h);
             }
+            gc = next;
         }
     }
     n
