@@ -18,7 +18,12 @@
 //!   set, the releaser goes on to the slow path, which takes the `queue`
 //!   mutex and hands the GIL on. Any other bit also makes the acquire CAS
 //!   fail and sends the caller to the slow path.
-//! - `checkpoint()` is one relaxed load testing `DROP`.
+//! - `checkpoint()` is one relaxed load testing `DROP | QUEUED`. Only while
+//!   somebody is queued does it count, and every `CHECK_EVERY`-th time
+//!   compare the clock with `head_ask`, the moment the first waiter's
+//!   interval runs out: a waiter's timer wake-up can come milliseconds late
+//!   on a busy machine (the scheduler lets the running thread finish its
+//!   slice), and the holder, running anyway, need not wait for it.
 //!
 //! # Invariants
 //!
@@ -39,12 +44,14 @@
 //!    others instead of taking the GIL. Nobody else can take the GIL in
 //!    between, so the waiter that was asked for gets it (forced switching)
 //!    and the old holder cannot take it straight back.
-//! 4. A waiter that has waited one switch interval sets `DROP`. The holder's
-//!    next `checkpoint()` sees it and, under the mutex, hands the GIL (still
-//!    `LOCKED`) to the head of the queue and queues itself at the back. A
-//!    hand-off clears `DROP`; so does any slow path that finds the queue
-//!    empty (the request was stale: its waiter timed out or was served) —
-//!    and then the holder keeps the GIL.
+//! 4. A waiter that has waited one switch interval sets `DROP`; the holder
+//!    also notices on its own that the first waiter's interval has run out
+//!    (`head_ask`), so the switch does not wait for the waiter's timer
+//!    wake-up. The holder's next `checkpoint()` then, under the mutex,
+//!    hands the GIL (still `LOCKED`) to the head of the queue and queues
+//!    itself at the back. A hand-off clears `DROP`; so does any slow path
+//!    that finds the queue empty (the request was stale: its waiter timed
+//!    out or was served) — and then the holder keeps the GIL.
 //! 5. A waiter that gives up (timeout) removes itself under the mutex; if it
 //!    finds it was granted meanwhile, it owns the GIL and returns success.
 //! 6. The shared state of a `Gil` is never freed: it is allocated once and
@@ -142,6 +149,13 @@ fn watch(granted: &AtomicU8) -> bool {
     granted.load(Ordering::Acquire) != 0
 }
 
+/// While somebody is queued, the holder reads the clock at every this many
+/// checkpoints to see whether the first waiter's interval has run out.
+/// Checkpoints come every few tens of nanoseconds in CPU-bound code, so
+/// the request is noticed within microseconds of the interval's end; the
+/// clock read (about 25 ns) costs a fraction of a percent.
+const CHECK_EVERY: u32 = 128;
+
 /// CPython's default switch interval (`sys.getswitchinterval()`).
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
 
@@ -209,7 +223,8 @@ pub struct GilStats {
     pub switches: u64,
     /// Hand-offs made at a `checkpoint()` because of a drop request.
     pub forced_switches: u64,
-    /// Drop requests set by waiters.
+    /// Drop requests: set by waiters, or noticed by the holder when the
+    /// first waiter's interval ran out.
     pub drop_requests: u64,
     /// Total time threads spent waiting in the slow path.
     pub wait_time: Duration,
@@ -219,6 +234,9 @@ pub struct GilStats {
 
 struct Waiter {
     granted: AtomicU8,
+    /// When its switch interval runs out, in nanoseconds since `epoch`
+    /// (`u64::MAX`: never).
+    ask_ns: u64,
     /// Queued ahead of ordinary waiters (I/O priority); FIFO among these.
     urgent: bool,
     thread: Thread,
@@ -231,6 +249,8 @@ struct Stats {
     switches: AtomicU64,
     forced: AtomicU64,
     drops: AtomicU64,
+    /// Drop requests the holder noticed itself (written by the holder).
+    holder_drops: AtomicU64,
     wait_ns: AtomicU64,
     hold_ns: AtomicU64,
     acquired_at: AtomicU64,
@@ -239,6 +259,9 @@ struct Stats {
 pub(crate) struct Shared {
     state: CachePadded<AtomicU32>,
     queue: Mutex<VecDeque<Arc<Waiter>>>,
+    /// `ask_ns` of the first queued waiter (`u64::MAX` if none), written
+    /// under the `queue` mutex, read by the holder at checkpoints.
+    head_ask: AtomicU64,
     interval_ns: AtomicU64,
     policy: AtomicU8,
     timing: AtomicU8,
@@ -266,6 +289,7 @@ impl Shared {
         Shared {
             state: CachePadded::new(AtomicU32::new(0)),
             queue: Mutex::new(VecDeque::new()),
+            head_ask: AtomicU64::new(u64::MAX),
             interval_ns: AtomicU64::new(nanos(DEFAULT_SWITCH_INTERVAL)),
             policy: AtomicU8::new(policy as u8),
             timing: AtomicU8::new(0),
@@ -292,6 +316,7 @@ impl Shared {
                     &st.switches,
                     &st.forced,
                     &st.drops,
+                    &st.holder_drops,
                     &st.wait_ns,
                     &st.hold_ns,
                     &st.acquired_at,
@@ -392,8 +417,11 @@ impl Shared {
         }
         let start = Instant::now();
         let urgent = io && self.policy() == SwitchPolicy::IoPriority;
+        let interval = Duration::from_nanos(self.interval_ns.load(Ordering::Relaxed));
+        let ask_at = start.checked_add(interval);
         let me = Arc::new(Waiter {
             granted: AtomicU8::new(0),
+            ask_ns: ask_at.map_or(u64::MAX, |a| nanos(a.duration_since(self.epoch))),
             urgent,
             thread: primitive::current(),
         });
@@ -434,11 +462,10 @@ impl Shared {
             } else {
                 q.push_back(Arc::clone(&me));
             }
+            self.note_head(&q);
         }
         self.stats.contended.fetch_add(1, Ordering::Relaxed);
         let mut requested = urgent;
-        let interval = Duration::from_nanos(self.interval_ns.load(Ordering::Relaxed));
-        let ask_at = start.checked_add(interval);
         loop {
             if watch(&me.granted) {
                 return self.waited(start);
@@ -466,6 +493,7 @@ impl Shared {
                     return self.waited(start);
                 }
                 q.retain(|w| !Arc::ptr_eq(w, &me));
+                self.note_head(&q);
                 if q.is_empty() {
                     self.state.fetch_and(!QUEUED, Ordering::Relaxed);
                 }
@@ -497,6 +525,7 @@ impl Shared {
     ) -> bool {
         match q.pop_front() {
             Some(w) => {
+                self.note_head(&q);
                 let clear = if q.is_empty() { QUEUED | DROP } else { DROP };
                 self.state.fetch_and(!clear, Ordering::Relaxed);
                 bump_owned(&self.stats.switches, 1);
@@ -534,6 +563,29 @@ impl Shared {
         if self.state.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0 {
             self.hand_off(q, false);
         }
+    }
+
+    /// Publishes when the first queued waiter's interval runs out; called
+    /// under the `queue` mutex after every change to the queue.
+    fn note_head(&self, q: &VecDeque<Arc<Waiter>>) {
+        let at = q.front().map_or(u64::MAX, |w| w.ask_ns);
+        self.head_ask.store(at, Ordering::Relaxed);
+    }
+
+    /// A checkpoint with somebody queued (every `CHECK_EVERY`-th one) or a
+    /// drop request: hands over if a drop was requested or if the first
+    /// waiter's interval has run out — the holder does not rely on that
+    /// waiter's timer wake-up, which the scheduler may deliver late.
+    #[inline(never)]
+    fn checkpoint_slow(&self, state: u32) {
+        if state & DROP == 0 {
+            let due = self.head_ask.load(Ordering::Relaxed);
+            if due == u64::MAX || nanos(self.epoch.elapsed()) < due {
+                return;
+            }
+            bump_owned(&self.stats.holder_drops, 1);
+        }
+        self.yield_slow();
     }
 
     /// The holder honours a drop request: hand over, then queue again.
@@ -746,6 +798,7 @@ impl Gil {
         s.on_acquired();
         GilGuard {
             shared: s,
+            ticks: 0,
             _not_send: PhantomData,
         }
     }
@@ -893,7 +946,7 @@ impl Gil {
             contended: r(&s.contended),
             switches: r(&s.switches),
             forced_switches: r(&s.forced),
-            drop_requests: r(&s.drops),
+            drop_requests: r(&s.drops).wrapping_add(r(&s.holder_drops)),
             wait_time: Duration::from_nanos(r(&s.wait_ns)),
             hold_time: Duration::from_nanos(r(&s.hold_ns)),
         }
@@ -918,6 +971,9 @@ impl Gil {
 /// ```
 pub struct GilGuard<'g> {
     shared: &'g Shared,
+    /// Checkpoints seen while somebody was queued, to read the clock only
+    /// every `CHECK_EVERY`-th time.
+    ticks: u32,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -965,8 +1021,12 @@ impl<'g> GilGuard<'g> {
     /// ```
     #[inline]
     pub fn checkpoint(&mut self) {
-        if self.shared.state.load(Ordering::Relaxed) & DROP != 0 {
-            self.shared.yield_slow();
+        let s = self.shared.state.load(Ordering::Relaxed);
+        if s & (DROP | QUEUED) != 0 {
+            self.ticks = self.ticks.wrapping_add(1);
+            if s & DROP != 0 || self.ticks % CHECK_EVERY == 0 {
+                self.shared.checkpoint_slow(s);
+            }
         }
     }
 
@@ -1259,6 +1319,37 @@ mod tests {
         drop(g);
         assert!(!gil.is_locked());
         assert!(gil.try_acquire().is_ok());
+    }
+
+    #[test]
+    fn holder_notices_expired_interval() {
+        let gil = Gil::new();
+        // The waiter would ask only after an hour.
+        gil.set_switch_interval(Duration::from_secs(3600)).unwrap();
+        let got = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let mut g = gil.acquire().unwrap();
+            let h = s.spawn(|| {
+                let _g = gil.acquire().unwrap();
+                got.store(true, Ordering::SeqCst);
+            });
+            while gil.shared.head_ask.load(Ordering::SeqCst) == u64::MAX {
+                std::thread::yield_now();
+            }
+            // Pretend its interval has run out; the waiter itself never asks.
+            gil.shared.head_ask.store(0, Ordering::SeqCst);
+            while !got.load(Ordering::SeqCst) {
+                g.checkpoint();
+                std::hint::spin_loop();
+            }
+            drop(g);
+            h.join().unwrap();
+        });
+        let st = &gil.shared.stats;
+        assert_eq!(st.drops.load(Ordering::Relaxed), 0);
+        assert!(st.holder_drops.load(Ordering::Relaxed) >= 1);
+        assert!(gil.stats().forced_switches >= 1);
+        assert!(gil.stats().drop_requests >= 1);
     }
 
     #[test]

@@ -31,8 +31,11 @@
 //!   [`Gil::global`] is a process-wide default. Acquiring gives a
 //!   [`GilGuard`], a `!Send` proof that the GIL is held; [`GilToken`] is its
 //!   `Copy` form for signatures of other crates ("this needs the GIL").
-//!   Uncontended acquire and release are one compare-and-swap each; a
-//!   checkpoint is one relaxed load. Waiters spin briefly (a hand-off by
+//!   Uncontended acquire is one compare-and-swap and release one atomic
+//!   decrement; a checkpoint is one relaxed load while nobody waits (while
+//!   somebody does, the holder also reads the clock every 128 checkpoints,
+//!   so a switch is due at the end of the interval even if the waiter's
+//!   timer wake-up comes late). Waiters spin briefly (a hand-off by
 //!   spinning costs well under a microsecond, a futex wake-up about 40 µs
 //!   across CPUs), then sleep. [`GilStats`] counts acquisitions, switches,
 //!   forced switches, drop requests and wait/hold time.
