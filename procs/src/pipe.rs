@@ -569,6 +569,11 @@ impl Connection {
         !self.wbuf.is_empty()
     }
 
+    /// Bytes waiting in the write buffer.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.wbuf.len()
+    }
+
     /// Write the whole write buffer.
     pub(crate) fn flush(&mut self) -> Result<()> {
         if self.wbuf.is_empty() {

@@ -72,6 +72,10 @@ const PREFETCH: usize = 64;
 /// fewer tasks than this: many small chunks batch, big ones balance.
 const PREFETCH_TASKS: usize = 256;
 
+/// A worker sends its answers at once when they reach this many bytes, even
+/// with more input waiting.
+const FLUSH_BYTES: usize = 16 * 1024;
+
 /// Tasks gathered by `submit` before they go to the dispatcher, so workers
 /// start on the first chunks while the caller encodes the rest.
 const SUBMIT_TASKS: usize = 4096;
@@ -996,9 +1000,15 @@ fn worker_main(mut conn: Connection, current: &AtomicU64, work: WorkFn, max: Opt
     let mut done = 0usize;
     let mut out = Vec::new();
     loop {
-        // Answer a batch with one write: flush only when no input is waiting.
-        let idle = !conn.frame_buffered() && !conn.poll(Some(Duration::ZERO)).unwrap_or(true);
-        if conn.has_pending() && idle && conn.flush().is_err() {
+        // Answer many small chunks with one write: flush when no input is
+        // waiting, or once the answers are big enough that sending them now
+        // (so the dispatcher deals this worker its next chunk while it runs
+        // the queued one) beats batching.
+        if conn.has_pending()
+            && (conn.pending_len() >= FLUSH_BYTES
+                || (!conn.frame_buffered() && !conn.poll(Some(Duration::ZERO)).unwrap_or(true)))
+            && conn.flush().is_err()
+        {
             return 0;
         }
         let frame = match conn.next_frame(None) {
