@@ -523,6 +523,84 @@ impl Header {
     }
 
     // ------------------------------------------------------------------
+    // Biased discipline (the owner thread of a `Brc`): relaxed loads and
+    // stores, no read-modify-write. Other threads may read the count at any
+    // time (introspection, a merge after the owner exited), so the accesses
+    // are atomic — a relaxed load or store compiles to a plain `mov`.
+    // ------------------------------------------------------------------
+
+    /// Adds one strong reference with a relaxed load and store (no locked
+    /// instruction). Aborts on overflow.
+    ///
+    /// # Safety
+    ///
+    /// Only one thread writes the strong count of this header for as long as
+    /// it uses this method (the owner of a [`Brc`](crate::biased::Brc)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// // SAFETY: this thread is the only writer.
+    /// unsafe { h.inc_strong_owner() };
+    /// assert_eq!(h.strong(), 2);
+    /// ```
+    #[inline(always)]
+    pub unsafe fn inc_strong_owner(&self) {
+        let c = self.strong.load(Ordering::Relaxed);
+        if unlikely(c >= MAX_MORTAL - 1) {
+            overflow();
+        }
+        self.strong.store(c + 1, Ordering::Relaxed);
+    }
+
+    /// Removes one strong reference with a relaxed load and store; `true` when
+    /// the count reached zero.
+    ///
+    /// # Safety
+    ///
+    /// As [`inc_strong_owner`](Self::inc_strong_owner); the caller gives up a
+    /// strong reference counted here (the count is above zero).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// // SAFETY: this thread is the only writer; gives up the one reference.
+    /// assert!(unsafe { h.dec_strong_owner() });
+    /// ```
+    #[inline(always)]
+    pub unsafe fn dec_strong_owner(&self) -> bool {
+        let c = self.strong.load(Ordering::Relaxed);
+        debug_assert!(c > 0, "strong count underflow");
+        self.strong.store(c.wrapping_sub(1), Ordering::Relaxed);
+        c == 1
+    }
+
+    /// Overwrites the strong count with a relaxed store.
+    ///
+    /// # Safety
+    ///
+    /// As [`inc_strong_owner`](Self::inc_strong_owner); the new count must
+    /// match the handles it stands for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Header};
+    /// let h = Header::new(Flags::ATOMIC);
+    /// // SAFETY: this thread is the only writer.
+    /// unsafe { h.set_strong_owner(0) };
+    /// assert_eq!(h.strong(), 0);
+    /// ```
+    #[inline]
+    pub unsafe fn set_strong_owner(&self, count: usize) {
+        self.strong.store(count, Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------------
     // Thread-safe discipline: atomic read-modify-write.
     // ------------------------------------------------------------------
 

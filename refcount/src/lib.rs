@@ -58,6 +58,9 @@
 //!   [`callbacks`]: hooks run at death. [`weak_map`]: `WeakValueDictionary`.
 //! - [`trashcan`]: deferred destruction. [`counter`]: the two disciplines.
 //! - [`sync`]: the thread-safe names (`Arc`, `sync::Weak`, ...).
+//! - [`biased`]: [`Brc`](biased::Brc), a thread-safe handle with biased
+//!   reference counting (PEP 703): the owner thread counts without atomic
+//!   instructions, other threads atomically.
 //!
 //! # Examples
 //!
@@ -104,6 +107,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod biased;
 pub mod callbacks;
 pub mod counter;
 pub mod error;

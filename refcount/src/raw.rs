@@ -444,6 +444,55 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
         drop(release);
     }
 
+    /// Disposes of a box whose strong count just reached zero: frees it at
+    /// once when nothing can observe the value any more (the value has no drop
+    /// glue, no weak handle exists and no flag beyond the discipline's own is
+    /// set — so no callback, finalizer or collector state), otherwise destroys
+    /// it through the [`trashcan`](crate::trashcan), which bounds the
+    /// recursion of nested destructions. Every handle type of this crate ends
+    /// a box's life here.
+    ///
+    /// # Safety
+    ///
+    /// The strong count of `this` reached zero and the caller hands the box's
+    /// destruction over (it runs exactly once). Under `Local`, this thread
+    /// only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use coil_refcount::{Flags, Local, raw::RcBox};
+    /// use allocator_api2::alloc::Global;
+    /// type B = RcBox<(), String, Global>;
+    /// let b = B::allocate((), String::from("x"), Global, Flags::empty());
+    /// // SAFETY: we give up the only strong reference, then hand the box over.
+    /// unsafe {
+    ///     assert!(B::header(b).as_ref().dec_strong_local());
+    ///     B::dispose::<Local>(b);
+    /// }
+    /// ```
+    #[inline]
+    pub unsafe fn dispose<C: Counter>(this: NonNull<Self>) {
+        if !core::mem::needs_drop::<T>() {
+            // SAFETY: the caller's hand-over keeps the box allocated.
+            let h = unsafe { Self::header(this).as_ref() };
+            // With weak == 1 only the implicit weak reference is left: no weak
+            // handle exists and none can be made (strong is 0), so nobody can
+            // observe the flags or the value any more. Flags equal to the
+            // discipline's own mean no callbacks, finalizer or collector
+            // state. Then dropping the value is a no-op and the box can be
+            // freed at once.
+            if h.weak_raw_acquire() == 1 && h.flags() == C::BOX_FLAGS {
+                // SAFETY: see above; `T` needs no drop, and the box is freed
+                // exactly once (the caller's hand-over).
+                unsafe { Self::free(this) };
+                return;
+            }
+        }
+        // SAFETY: the caller hands the destruction over; it runs exactly once.
+        unsafe { crate::trashcan::destroy(this.cast(), Self::destroy_erased::<C>) };
+    }
+
     /// [`destroy`](Self::destroy) as a type-erased [`DestroyFn`] for the
     /// [`trashcan`](crate::trashcan) work list.
     ///

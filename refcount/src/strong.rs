@@ -4,7 +4,7 @@
 //!
 //! A strong handle is one pointer to an [`RcBox<(), T, A>`](crate::raw::RcBox)
 //! (no prefix). Clone and drop touch only the header's strong count; when the
-//! count reaches zero the box goes to [`trashcan::destroy`], which bounds the
+//! count reaches zero the box goes to [`trashcan::destroy`](crate::trashcan::destroy), which bounds the
 //! recursion of nested destructions.
 //!
 //! # Invariants
@@ -21,7 +21,7 @@ use core::{
     fmt,
     hash::{Hash, Hasher},
     marker::PhantomData,
-    mem::{self, ManuallyDrop},
+    mem::ManuallyDrop,
     ops::Deref,
     ptr::{self, NonNull},
 };
@@ -34,7 +34,6 @@ use crate::{
     error::Error,
     header::{Flags, Header, IMMORTAL_COUNT},
     raw::RcBox,
-    trashcan,
     weak::Weak,
 };
 
@@ -539,26 +538,9 @@ impl<T, A: Allocator, C: Counter> Strong<T, A, C> {
 
     #[inline(never)]
     fn drop_slow(&mut self) {
-        if !mem::needs_drop::<T>() {
-            let h = self.h();
-            // Fast path: a value without drop glue cannot recurse, so it needs
-            // no trashcan. With weak == 1 only the implicit weak reference is
-            // left: no weak handle exists and none can be made (strong is 0),
-            // so nobody can observe the flags or the value any more. Flags
-            // equal to the discipline's own mean no callbacks, finalizer or
-            // collector state. Then dropping the value is a no-op and the box
-            // can be freed at once.
-            if h.weak_raw_acquire() == 1 && h.flags() == C::BOX_FLAGS {
-                // SAFETY: strong reached zero in `drop` and this handle owns
-                // the destruction; no other handle of any kind exists (see
-                // above), `T` needs no drop, and the box is freed exactly once.
-                unsafe { RcBox::free(self.ptr) };
-                return;
-            }
-        }
         // SAFETY: the strong count reached zero in `drop`: this handle hands the
         // box's destruction over, and it runs exactly once.
-        unsafe { trashcan::destroy(self.ptr.cast(), RcBox::<(), T, A>::destroy_erased::<C>) };
+        unsafe { RcBox::dispose::<C>(self.ptr) };
     }
 }
 
