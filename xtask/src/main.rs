@@ -37,7 +37,8 @@ tasks:
   cpython [suite...]                    run bench/cpython/*.py with python3 and add the
                                         CPython columns to the report
   report                                re-render the report from results.json
-  miri [crate...]                       the unsafe cores under miri (nightly)
+  miri [--no-doc] [crate...]            the unsafe cores under miri (nightly); --no-doc
+                                        skips the doctests (as .ci/run does)
   ci                                    fmt check, clippy -D warnings, tests (as .ci/run)
   tidy                                  file rules: //! headers, SAFETY comments, no dbg!
 ";
