@@ -474,6 +474,22 @@ fn spsc_send_with_and_recv_with_bad_input_and_panics() {
     }));
     assert!(r.is_err());
     assert_eq!(rx.try_recv(), Err(Error::Empty));
+    // No send on the same sender from inside the closure.
+    let nested = tx
+        .send_with(3, |b| {
+            b.copy_from_slice(b"out");
+            (
+                tx.send(b"in"),
+                tx.send_many(&[b"in"]),
+                tx.send_with(1, |_| ()),
+            )
+        })
+        .unwrap();
+    assert!(matches!(nested.0, Err(Error::Unsupported(_))));
+    assert!(matches!(nested.1, Err(Error::Unsupported(_))));
+    assert!(matches!(nested.2, Err(Error::Unsupported(_))));
+    assert_eq!(rx.try_recv().unwrap(), b"out");
+    assert_eq!(rx.try_recv(), Err(Error::Empty));
     tx.send(b"first").unwrap();
     tx.send(b"second").unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -481,6 +497,18 @@ fn spsc_send_with_and_recv_with_bad_input_and_panics() {
     }));
     assert!(r.is_err());
     assert_eq!(rx.recv_with(|b| b.to_vec()).unwrap(), b"second");
+    // No receive on the same receiver from inside the closure.
+    tx.send(b"outer").unwrap();
+    tx.send(b"inner").unwrap();
+    let nested = rx
+        .recv_with(|b| {
+            assert_eq!(b, b"outer");
+            (rx.try_recv(), rx.recv_with(|_| ()))
+        })
+        .unwrap();
+    assert!(matches!(nested.0, Err(Error::Unsupported(_))));
+    assert!(matches!(nested.1, Err(Error::Unsupported(_))));
+    assert_eq!(rx.recv().unwrap(), b"inner");
     // Frames of 24 bytes from position 32: the second would wrap at 56, so
     // it follows 8 bytes of padding; and so on around the buffer.
     for i in 0..9u8 {

@@ -457,6 +457,7 @@ impl SpscRing {
             inner: self.inner.clone(),
             reg,
             head: Cell::new(0),
+            busy: Cell::new(false),
         })
     }
 
@@ -487,6 +488,7 @@ impl SpscRing {
             head: Cell::new(0),
             scratch: Scratch::default(),
             streaming: Cell::new(false),
+            busy: Cell::new(false),
         })
     }
 
@@ -549,7 +551,13 @@ pub struct SpscSender {
     reg: Registration,
     /// Last seen `head` (a hint; refreshed when space seems short).
     head: Cell<u64>,
+    /// A `send_with` closure is writing a message in place.
+    busy: Cell<bool>,
 }
+
+/// What a send called from inside a `send_with` closure gets.
+const NESTED_SEND: Error =
+    Error::Unsupported("a send from inside send_with's closure on the same sender");
 
 impl SpscSender {
     /// Wait until `need` bytes from `pos` are free; returns the free count.
@@ -577,6 +585,9 @@ impl SpscSender {
     }
 
     fn send_wait(&self, msg: &[u8], timeout: Option<Duration>, try_only: bool) -> Result<()> {
+        if self.busy.get() {
+            return Err(NESTED_SEND);
+        }
         let inner = &*self.inner;
         let ctl = inner.ctl();
         if msg.len() > inner.max {
@@ -648,7 +659,9 @@ impl SpscSender {
     /// # Errors
     ///
     /// [`Error::MessageTooLarge`] past the limit; [`Error::Disconnected`] if
-    /// the ring is closed or the receiver is gone (dropped or dead).
+    /// the ring is closed or the receiver is gone (dropped or dead);
+    /// [`Error::Unsupported`] from inside a [`send_with`](Self::send_with)
+    /// closure on this sender.
     ///
     /// # Examples
     ///
@@ -675,7 +688,7 @@ impl SpscSender {
     #[inline]
     fn send_now(&self, msg: &[u8]) -> bool {
         let ctl = self.inner.ctl();
-        if !self.reg.current() || ctl.gone(RECEIVER, false) {
+        if !self.reg.current() || self.busy.get() || ctl.gone(RECEIVER, false) {
             return false;
         }
         let start = ctl.tail.0.load(Ordering::Relaxed);
@@ -730,7 +743,9 @@ impl SpscSender {
     ///
     /// [`Error::MessageTooLarge`] past the message limit or if the frame
     /// cannot fit the buffer at once (use [`send`](Self::send) to stream
-    /// it); [`Error::Disconnected`] as [`send`](Self::send).
+    /// it); [`Error::Disconnected`] as [`send`](Self::send);
+    /// [`Error::Unsupported`] when called (like any send on this sender)
+    /// from inside `fill`.
     ///
     /// # Examples
     ///
@@ -746,6 +761,9 @@ impl SpscSender {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn send_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        if self.busy.get() {
+            return Err(NESTED_SEND);
+        }
         let inner = &*self.inner;
         let ctl = inner.ctl();
         if len > inner.max {
@@ -782,14 +800,25 @@ impl SpscSender {
             self.publish(start);
         }
         self.room(start, frame, wait)?;
+        /// Clears `busy` even if `fill` unwinds.
+        struct Busy<'a>(&'a Cell<bool>);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        self.busy.set(true);
+        let guard = Busy(&self.busy);
         // SAFETY: `frame` bytes from `start` are free, so ours (invariant 2),
         // and do not wrap: `start` is at the buffer's start or the frame fit
-        // before its end.
+        // before its end. A send from inside `fill` is refused (`busy`), so
+        // nothing else writes there until we publish.
         let r = unsafe {
             inner.put_len(start, len as u64);
             let at = ((start + 8) & (inner.cap - 1)) as usize;
             fill(std::slice::from_raw_parts_mut(inner.data().add(at), len))
         };
+        drop(guard);
         self.publish(start + frame);
         Ok(r)
     }
@@ -818,6 +847,9 @@ impl SpscSender {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn send_many<M: AsRef<[u8]>>(&self, msgs: &[M]) -> Result<()> {
+        if self.busy.get() {
+            return Err(NESTED_SEND);
+        }
         let ctl = self.inner.ctl();
         let mut i = 0;
         while i < msgs.len() {
@@ -919,7 +951,13 @@ pub struct SpscReceiver {
     scratch: Scratch,
     /// The last receive found its message without waiting (invariant 6).
     streaming: Cell<bool>,
+    /// A `recv_with` closure is reading a message in place.
+    busy: Cell<bool>,
 }
+
+/// What a receive called from inside a `recv_with` closure gets.
+const NESTED: Error =
+    Error::Unsupported("a receive from inside recv_with's closure on the same receiver");
 
 /// A reusable buffer taken out while in use (so a nested call finds it empty
 /// instead of panicking).
@@ -968,6 +1006,9 @@ impl SpscReceiver {
     }
 
     fn recv_wait(&self, out: &mut Vec<u8>, w: Wait) -> Result<()> {
+        if self.busy.get() {
+            return Err(NESTED);
+        }
         let inner = &*self.inner;
         let ctl = inner.ctl();
         self.reg.ensure(ctl)?;
@@ -1030,7 +1071,8 @@ impl SpscReceiver {
     ///
     /// [`Error::Disconnected`] when the ring is empty and closed or the
     /// sender is gone, or when the sender died mid-message;
-    /// [`Error::Incompatible`] for a corrupt frame.
+    /// [`Error::Incompatible`] for a corrupt frame; [`Error::Unsupported`]
+    /// from inside a [`recv_with`](Self::recv_with) closure on this receiver.
     ///
     /// # Examples
     ///
@@ -1044,6 +1086,9 @@ impl SpscReceiver {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn recv_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        if self.busy.get() {
+            return Err(NESTED);
+        }
         if self.recv_now(out) {
             return Ok(());
         }
@@ -1168,7 +1213,9 @@ impl SpscReceiver {
     ///
     /// # Errors
     ///
-    /// As [`recv_into`](Self::recv_into).
+    /// As [`recv_into`](Self::recv_into); [`Error::Unsupported`] when called
+    /// (like any receive on this receiver) from inside `f` while the message
+    /// is read in place.
     ///
     /// # Examples
     ///
@@ -1181,6 +1228,9 @@ impl SpscReceiver {
     /// # Ok::<(), coil_shm::Error>(())
     /// ```
     pub fn recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if self.busy.get() {
+            return Err(NESTED);
+        }
         if let Some(fr) = self.next_frame() {
             let i = (fr.start + 8) & (self.inner.cap - 1);
             if i as usize + fr.len <= self.inner.cap as usize {
@@ -1188,9 +1238,11 @@ impl SpscReceiver {
                 struct Consume<'a>(&'a SpscReceiver, Frame);
                 impl Drop for Consume<'_> {
                     fn drop(&mut self) {
+                        self.0.busy.set(false);
                         self.0.consume(&self.1);
                     }
                 }
+                self.busy.set(true);
                 let guard = Consume(self, fr);
                 // SAFETY: the payload is published and lies in one piece
                 // inside the data area; it is not released (so not
