@@ -427,6 +427,7 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> (Outcom
         // A full collection: every old object is pending again for the
         // incremental collector, which starts a new pass.
         st.visited_gen.set(1);
+        st.pass_epoch.set(epoch);
     }
     let young = st.gen_head(generation);
     let old = if generation == 2 {
@@ -547,7 +548,9 @@ unsafe fn collect_list(
 ///    the rest);
 /// 4. the increment is collected as one unit; survivors join the visited
 ///    old space. When no pending object is left, the next increment swaps
-///    the spaces: a new pass.
+///    the spaces: a new pass — unless no object of the thread lost a
+///    reference since the last pass started (the decref epoch): then no
+///    old object is dirty and the new pass waits for a decref.
 ///
 /// Why dirty seeds miss nothing: a garbage structure that no other garbage
 /// refers to (a "top" one) became garbage when its last outside reference
@@ -596,10 +599,18 @@ pub(crate) unsafe fn collect_increment(
     unsafe {
         head::list_init(inc);
         if head::list_is_empty(st.gen_head(pending_gen as usize)) {
-            // The pass is over: what was visited is pending again.
-            core::mem::swap(&mut visited_gen, &mut pending_gen);
-            st.visited_gen.set(visited_gen);
-            work.pass_done = true;
+            let epoch = head::decref_epoch();
+            if all || epoch == u64::MAX || epoch != st.pass_epoch.get() {
+                // The pass is over: what was visited is pending again.
+                core::mem::swap(&mut visited_gen, &mut pending_gen);
+                st.visited_gen.set(visited_gen);
+                st.pass_epoch.set(epoch);
+                work.pass_done = true;
+            }
+            // Else no object lost a reference since the last pass started:
+            // that pass took in every object that was dirty then, so no old
+            // object is dirty, and a new pass would only step over them.
+            // The old space stays visited until a decref happens.
         }
         let pending = st.gen_head(pending_gen as usize);
         let visited = st.gen_head(visited_gen as usize);

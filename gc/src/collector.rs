@@ -122,7 +122,10 @@ impl Collector for Generational {
 /// The seeds: by default ([`Seeds::Dirty`]) an object, young or old, is
 /// taken in only if it lost a strong reference since a collection last
 /// examined it (a garbage structure always has such a member: see
-/// [`Seeds`]); the others move to the visited space untraced. With
+/// [`Seeds`]); the others move to the visited space untraced, and a new
+/// pass over the old objects starts only once some object lost a reference
+/// since the last one started (before that, no old object can be dirty).
+/// With
 /// [`Seeds::All`] every young object and every old one stepped over is
 /// taken in, as in CPython 3.14: a large live structure is then traced
 /// once per pass, in one increment.

@@ -69,6 +69,9 @@ pub(crate) struct SpaceState {
     /// The incremental collector's visited old space: generation 1 or 2
     /// (the other one is pending).
     pub(crate) visited_gen: Cell<u32>,
+    /// The decref epoch when the incremental collector's current pass (or
+    /// the last full collection) started; `u64::MAX`: unknown.
+    pub(crate) pass_epoch: Cell<u64>,
     pub(crate) long_lived_total: Cell<usize>,
     pub(crate) long_lived_pending: Cell<usize>,
     stats: [Cell<GenStats>; 3],
@@ -97,6 +100,7 @@ impl SpaceState {
             usable: Cell::new(true),
             epoch_at: [Cell::new(epoch), Cell::new(epoch), Cell::new(epoch)],
             visited_gen: Cell::new(1),
+            pass_epoch: Cell::new(u64::MAX),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
             stats: Default::default(),
@@ -820,6 +824,7 @@ impl Space {
         for e in &st.epoch_at {
             e.set(u64::MAX);
         }
+        st.pass_epoch.set(u64::MAX);
     }
 
     /// Number of objects in the permanent generation (`gc.get_freeze_count`).

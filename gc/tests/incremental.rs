@@ -317,3 +317,30 @@ fn full_collection_still_available() {
     assert_eq!(s.get_stats()[2].collections, 1);
     assert!(s.collect(3).is_err());
 }
+
+#[test]
+fn no_new_pass_until_something_loses_a_reference() {
+    let s = Space::new();
+    s.disable();
+    let d = Rc::new(Cell::new(0));
+    let keep: Vec<_> = (0..10).map(|_| node(&s, &d)).collect();
+    s.collect(2).unwrap(); // all old and clean; a pass starts
+    // The pass steps over the ten objects...
+    let first = s.run_increment(100, Seeds::Dirty);
+    assert_eq!((first.stepped, first.taken), (10, 0));
+    // ...and with no decref since, no new pass starts: nothing to step.
+    let idle = s.run_increment(100, Seeds::Dirty);
+    assert_eq!((idle.stepped, idle.pass_done), (0, false));
+    // All seeds always start a new pass.
+    let all = s.run_increment(100, Seeds::All);
+    assert!(all.pass_done);
+    assert_eq!((all.stepped, all.taken), (10, 10));
+    // A decref starts a new pass, which takes the dirty object in.
+    drop(keep[3].clone());
+    let next = s.run_increment(100, Seeds::Dirty);
+    assert!(next.pass_done);
+    assert_eq!((next.stepped, next.taken), (10, 1));
+    assert_eq!(d.get(), 0);
+    drop(keep);
+    assert_eq!(d.get(), 10);
+}

@@ -5,8 +5,12 @@
 //!   the collector can free it) with automatic collection on; `total_ms`,
 //!   and for coil `gc_pct` (share of the run inside collections).
 //! - `gc/auto-kept`: 10,000,000 objects appended to one live list with
-//!   automatic collection on; `total_ms`, and for coil `gc_pct` and
-//!   `longest_pause_ms`.
+//!   automatic collection on; `total_ms`, and for coil `gc_pct`,
+//!   `longest_pause_ms` (wall clock), `p99_pause_ms`,
+//!   `longest_pause_cpu_ms` (the longest collection's thread CPU time: on
+//!   a loaded machine the wall-clock longest pause is often a scheduler
+//!   time slice spent in another process), `gc_cpu_pct` (the same share as
+//!   `gc_pct` in thread CPU time) and `collections`.
 //! - `gc/young-with-old`: a generation-0 collection while 1,000,000 old
 //!   objects are alive (`us_per_collection`, coil only), next to the same
 //!   with no old objects (`coil-no-old`): the cost does not depend on them.
@@ -27,7 +31,11 @@
 //! `auto-kept` (every 10,000 there would make gcmodule quadratic: 7 minutes). Each implementation runs on its own thread (their state is
 //! thread-local). `COIL_BENCH_PROFILE=quick` uses 2,000,000 objects.
 
-use std::{cell::RefCell, time::Instant};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    time::{Duration, Instant},
+};
 
 use coil_bench::row::Row;
 
@@ -55,7 +63,7 @@ fn on_thread(f: impl FnOnce() + Send + 'static) {
 
 mod coil_imp {
     use super::*;
-    use coil_gc::{Collector, FullCollector, Gc, Incremental, Seeds, Space, Trace};
+    use coil_gc::{Collector, FullCollector, Gc, Incremental, Phase, Seeds, Space, Trace};
 
     #[derive(Trace)]
     struct Node(RefCell<Option<Gc<Node>>>);
@@ -121,15 +129,44 @@ mod coil_imp {
         );
     }
 
+    /// This thread's CPU time: a collection's CPU time leaves out the time
+    /// the OS ran other processes (on a loaded machine the wall-clock
+    /// longest pause is often one scheduler time slice).
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec out-pointer and a clock id every Linux has.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
     pub fn auto_kept(n: usize, imp: &'static str) {
         let s = space(imp);
+        // Each collection's wall and CPU time, from the gc callbacks.
+        let pauses = Rc::new(RefCell::new(Vec::<(Duration, Duration)>::new()));
+        let start = Rc::new(Cell::new((Instant::now(), Duration::ZERO)));
+        {
+            let pauses = pauses.clone();
+            let start = start.clone();
+            s.add_callback(move |phase, _| match phase {
+                Phase::Start => start.set((Instant::now(), thread_cpu())),
+                _ => {
+                    let (w, c) = start.get();
+                    pauses.borrow_mut().push((w.elapsed(), thread_cpu() - c));
+                }
+            });
+        }
         let list = Gc::new_in(&s, RefCell::new(Vec::<Gc<Node>>::new()));
         let t = Instant::now();
+        let cpu0 = thread_cpu();
         for _ in 0..n {
             let a = Gc::new_in(&s, Node(RefCell::new(None)));
             list.borrow_mut().push(a);
         }
         let total = t.elapsed();
+        let total_cpu = thread_cpu() - cpu0;
         let p = s.pause_stats();
         row("auto-kept", imp, "total_ms", total.as_secs_f64() * 1e3);
         row(
@@ -143,6 +180,32 @@ mod coil_imp {
             imp,
             "longest_pause_ms",
             p.longest.as_secs_f64() * 1e3,
+        );
+        let mut wall: Vec<f64> = pauses.borrow().iter().map(|x| x.0.as_secs_f64()).collect();
+        wall.sort_by(f64::total_cmp);
+        let p99 = wall
+            .get((wall.len() * 99 / 100).min(wall.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0);
+        row("auto-kept", imp, "p99_pause_ms", p99 * 1e3);
+        let cpu = pauses
+            .borrow()
+            .iter()
+            .map(|x| x.1)
+            .max()
+            .unwrap_or_default();
+        row(
+            "auto-kept",
+            imp,
+            "longest_pause_cpu_ms",
+            cpu.as_secs_f64() * 1e3,
+        );
+        let gc_cpu: Duration = pauses.borrow().iter().map(|x| x.1).sum();
+        row(
+            "auto-kept",
+            imp,
+            "gc_cpu_pct",
+            100.0 * gc_cpu.as_secs_f64() / total_cpu.as_secs_f64(),
         );
         row("auto-kept", imp, "collections", p.collections as f64);
         s.disable();
