@@ -640,10 +640,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
-        let mut buf = Vec::with_capacity(HEADER + bytes.len());
-        buf.extend_from_slice(&[0; HEADER]);
-        buf.extend_from_slice(bytes);
-        self.put_raw(&mut buf, None)
+        if bytes.len() > self.shared.transport.record() - HEADER {
+            return self.put_big(bytes);
+        }
+        with_scratch(|buf| {
+            buf.resize(HEADER, 0);
+            buf.extend_from_slice(bytes);
+            self.put_raw(buf, None)
+        })
     }
 
     /// Take the next message as raw bytes (no decoding).
@@ -708,6 +712,29 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Send `buf` (HEADER bytes of room, then the message).
     fn put_raw(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<()> {
         let len = buf.len() - HEADER;
+        self.put_counted(len, || {
+            self.send_message(deadline, |t, seq, d| {
+                if len <= t.record() - HEADER {
+                    // One record: no pid needed to tie records together (and
+                    // no getpid system call on the fast path).
+                    write_header(buf, FIRST | LAST, 0, seq, len);
+                    return t.send(buf, d);
+                }
+                Self::send_records(t, seq, &buf[HEADER..], d)
+            })
+        })
+    }
+
+    /// Send `data` as a message of several records, never copying it whole
+    /// (for [`put_bytes`](Self::put_bytes) of big payloads).
+    fn put_big(&self, data: &[u8]) -> Result<()> {
+        self.put_counted(data.len(), || {
+            self.send_message(None, |t, seq, d| Self::send_records(t, seq, data, d))
+        })
+    }
+
+    /// Check the size, count the message, run `send`, uncount it on failure.
+    fn put_counted(&self, len: usize, send: impl FnOnce() -> Result<()>) -> Result<()> {
         if len > self.shared.max_message {
             return Err(Error::MessageTooLarge {
                 len,
@@ -720,7 +747,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             self.counter(UNFINISHED).fetch_add(1, Ordering::SeqCst);
         }
         self.counter(PUTS).fetch_add(1, Ordering::SeqCst);
-        let r = self.send_message(buf, len, deadline);
+        let r = send();
         if r.is_err() {
             self.counter(PUTS).fetch_sub(1, Ordering::SeqCst);
             if self.shared.joinable {
@@ -730,26 +757,35 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         r
     }
 
-    fn send_message(&self, buf: &mut [u8], len: usize, deadline: Option<Instant>) -> Result<()> {
-        let t = &self.shared.transport;
+    /// Under the write lock, with the message's sequence number, run
+    /// `send(transport, seq, deadline)`; false from it means no room in time.
+    fn send_message(
+        &self,
+        deadline: Option<Instant>,
+        send: impl FnOnce(&Transport, u32, Option<Instant>) -> Result<bool>,
+    ) -> Result<()> {
         let Some(mut g) = lock_until(&self.shared.wlock, deadline)? else {
             return Err(Error::Full);
         };
         let seq = *g as u32;
         *g = g.wrapping_add(1);
+        let sent = send(&self.shared.transport, seq, deadline)?;
+        drop(g);
+        if sent { Ok(()) } else { Err(Error::Full) }
+    }
+
+    /// Send `data` in records of the transport's size (the caller holds the
+    /// write lock). Only the first record may time out; after it, the rest
+    /// of the message is sent whatever the time.
+    fn send_records(
+        t: &Transport,
+        seq: u32,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        let len = data.len();
         let room = t.record() - HEADER;
-        if len <= room {
-            // One record: no pid needed to tie records together (and no
-            // getpid system call on the fast path).
-            write_header(buf, FIRST | LAST, 0, seq, len);
-            return if t.send(buf, deadline)? {
-                Ok(())
-            } else {
-                Err(Error::Full)
-            };
-        }
         let pid = std::process::id();
-        let data = &buf[HEADER..];
         let mut rec = vec![0u8; t.record()];
         let mut off = 0;
         while off < len {
@@ -760,15 +796,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
             write_header(&mut rec, flags, pid, seq, len);
             rec[HEADER..HEADER + n].copy_from_slice(&data[off..off + n]);
-            // Only the first record may time out; after it, finish the message.
             let d = if off == 0 { deadline } else { None };
             if !t.send(&rec[..HEADER + n], d)? {
-                return Err(Error::Full);
+                return Ok(false);
             }
             off += n;
         }
-        drop(g);
-        Ok(())
+        Ok(true)
     }
 
     /// Take the next value, blocking while the queue is empty.
