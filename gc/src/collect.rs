@@ -135,6 +135,38 @@ unsafe fn update_and_subtract_refs(young: *mut GcHead, space: u32, max_gen: u32)
     }
 }
 
+/// [`update_and_subtract_refs`] for an increment (members: this space's
+/// generation-0 objects, all in `inc`), which also takes in the increment's
+/// closure: an old object (generation 1 or 2) of the space is appended to
+/// `inc` the first time a member refers to it, and becomes a member (so it
+/// is walked and traced in turn, and every reference to it from a member
+/// is counted). Returns the number of old objects taken in.
+unsafe fn update_subtract_and_pull(inc: *mut GcHead, space: u32) -> usize {
+    let mut taken = 0;
+    {
+        let mut v = Visitor::new(Op::SubtractPull {
+            space,
+            inc,
+            taken: &mut taken,
+        });
+        // SAFETY: live list nodes with initialised values; the visitor only
+        // appends to `inc`, behind the walk.
+        unsafe {
+            let mut gc = (*inc).next.get();
+            while gc != inc {
+                let h = nn(gc);
+                let b = head::bits(h);
+                if b & COLLECTING == 0 {
+                    head::set_bits(h, b | COLLECTING | head::init_refs(h));
+                }
+                ((*gc).vtable.trace)(h, &mut v);
+                gc = (*gc).next.get();
+            }
+        }
+    }
+    taken
+}
+
 /// Move the objects of `young` with gc_refs == 0 that are not reachable
 /// from the others into `unreachable`. Loop invariant: every object before
 /// `gc` in `young` is reachable and scanned (COLLECTING clear); objects
@@ -442,23 +474,40 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> (Outcom
             head::list_merge(st.gen_head(g), young);
         }
         let old_gen = (generation + 1).min(2) as u32;
-        let out = collect_list(st, young, generation as u32, old, old_gen, |survivors| {
-            if young != old {
-                if generation == 1 {
-                    st.long_lived_pending
-                        .set(st.long_lived_pending.get() + survivors);
+        let out = collect_list(
+            st,
+            young,
+            Members::Generations(generation as u32),
+            old,
+            old_gen,
+            |survivors| {
+                if young != old {
+                    if generation == 1 {
+                        st.long_lived_pending
+                            .set(st.long_lived_pending.get() + survivors);
+                    }
+                } else {
+                    st.long_lived_pending.set(0);
+                    st.long_lived_total.set(survivors);
                 }
-            } else {
-                st.long_lived_pending.set(0);
-                st.long_lived_total.set(survivors);
-            }
-        });
+            },
+        );
         (out, ())
     }
 }
 
-/// The collection proper over `young`, which holds exactly the objects of
-/// this space whose generation bits are `<= max_gen`: find the unreachable
+/// Which objects a collection is made of.
+enum Members<'a> {
+    /// Exactly the objects of the space whose generation bits are
+    /// `<= max_gen`, all in the list.
+    Generations(u32),
+    /// An increment: the space's generation-0 objects (all in the list)
+    /// and the old objects they reach, taken in as found (their number is
+    /// written here).
+    Increment(&'a mut usize),
+}
+
+/// The collection proper over `young`, which holds the `members`: find the unreachable
 /// ones, move the survivors to `old` (generation `old_gen`; `old` may be
 /// `young` itself), call `survived` with their number before any user code
 /// runs, then clear weak references, finalize, and free.
@@ -470,7 +519,7 @@ pub(crate) unsafe fn collect_main(st: &SpaceState, generation: usize) -> (Outcom
 unsafe fn collect_list(
     st: &SpaceState,
     young: *mut GcHead,
-    max_gen: u32,
+    members: Members<'_>,
     old: *mut GcHead,
     old_gen: u32,
     survived: impl FnOnce(usize),
@@ -487,7 +536,10 @@ unsafe fn collect_list(
         head::list_init(unreachable);
         head::list_init(finalizers);
         // deduce_unreachable
-        update_and_subtract_refs(young, st.id, max_gen);
+        match members {
+            Members::Generations(max_gen) => update_and_subtract_refs(young, st.id, max_gen),
+            Members::Increment(taken) => *taken = update_subtract_and_pull(young, st.id),
+        }
         let mut g = Garbage::default();
         let survivors = move_unreachable(young, unreachable, &mut g, old_gen);
         // Survivors move on to the next generation (before any user code).
@@ -545,7 +597,7 @@ unsafe fn collect_list(
 /// 2. up to `budget` pending old objects are stepped over the same way;
 /// 3. every old object the increment references joins it, transitively
 ///    (so a garbage structure is never split between the increment and
-///    the rest);
+///    the rest), found while the internal references are subtracted;
 /// 4. the increment is collected as one unit; survivors join the visited
 ///    old space. When no pending object is left, the next increment swaps
 ///    the spaces: a new pass — unless no object of the thread lost a
@@ -614,21 +666,32 @@ pub(crate) unsafe fn collect_increment(
         }
         let pending = st.gen_head(pending_gen as usize);
         let visited = st.gen_head(visited_gen as usize);
-        // 1. The young generation.
+        // 1. The young generation: runs of clean objects join the visited
+        // space in O(1) each; the dirty ones stay, then join the increment.
         let old_bits = 2 << GEN_SHIFT;
+        let mut run: *mut GcHead = core::ptr::null_mut();
         let mut gc = (*young).next.get();
         while gc != young {
             let next = (*gc).next.get();
             let h = nn(gc);
             let b = head::bits(h);
             if all || b & DIRTY != 0 {
-                head::list_move(gc, inc);
+                if !run.is_null() {
+                    head::list_splice_range(run, (*gc).prev.get(), visited);
+                    run = core::ptr::null_mut();
+                }
             } else {
                 head::set_bits(h, (b & !GEN_MASK) | old_bits);
+                if run.is_null() {
+                    run = gc;
+                }
             }
             gc = next;
         }
-        head::list_merge(young, visited);
+        if !run.is_null() {
+            head::list_splice_range(run, (*young).prev.get(), visited);
+        }
+        head::list_merge(young, inc);
         // 2. Pending old objects.
         let mut gc = (*pending).next.get();
         while gc != pending && work.stepped < budget {
@@ -647,24 +710,11 @@ pub(crate) unsafe fn collect_increment(
             gc = next;
         }
         head::list_splice_front(pending, gc, visited);
-        // 3. The closure: old objects referenced from the increment join it
-        // (the list is the work list: appended objects are traced in turn).
-        let mut taken = 0usize;
-        {
-            let mut v = Visitor::new(Op::Pull {
-                space: st.id,
-                young: inc,
-                taken: &mut taken,
-            });
-            let mut gc = (*inc).next.get();
-            while gc != inc {
-                ((*gc).vtable.trace)(nn(gc), &mut v);
-                gc = (*gc).next.get();
-            }
-        }
+        // 3 and 4. Collect it; the closure is taken in while the internal
+        // references are subtracted.
+        let mut taken = 0;
+        let out = collect_list(st, inc, Members::Increment(&mut taken), visited, 2, |_| {});
         work.taken += taken;
-        // 4. Collect it.
-        let out = collect_list(st, inc, 0, visited, 2, |_| {});
         work.found = out.collected + out.uncollectable;
         (out, work)
     }

@@ -363,6 +363,28 @@ pub(crate) unsafe fn list_splice_front(from: *mut GcHead, stop: *mut GcHead, to:
     }
 }
 
+/// Moves the nodes `first ..= last` (consecutive, in one list) to the tail
+/// of `to`, in O(1).
+///
+/// # Safety
+///
+/// `first` and `last` are nodes of one list, `last` at or after `first`;
+/// `to` is an initialised sentinel of another list.
+pub(crate) unsafe fn list_splice_range(first: *mut GcHead, last: *mut GcHead, to: *mut GcHead) {
+    // SAFETY: caller.
+    unsafe {
+        let before = (*first).prev.get();
+        let after = (*last).next.get();
+        (*before).next.set(after);
+        (*after).prev.set(before);
+        let to_tail = (*to).prev.get();
+        (*to_tail).next.set(first);
+        (*first).prev.set(to_tail);
+        (*last).next.set(to);
+        (*to).prev.set(last);
+    }
+}
+
 /// Number of nodes in a list (walks it).
 ///
 /// # Safety

@@ -92,12 +92,13 @@ pub(crate) enum Op<'a> {
     SubtractFused { space: u32, max_gen: u32 },
     /// `move_unreachable`'s `visit_reachable`: targets are reachable.
     Reach { young: *mut GcHead },
-    /// The incremental collector's closure: old targets of space `space`
-    /// (generation 1 or 2) join the increment (`young`, relabelled
-    /// generation 0); `taken` counts them.
-    Pull {
+    /// `subtract_refs` of an increment: as `SubtractFused` with
+    /// `max_gen = 0`, and an old target of space `space` (generation 1 or
+    /// 2) joins the increment (appended to `inc`, relabelled generation 0,
+    /// counted in `taken`) on first touch.
+    SubtractPull {
         space: u32,
-        young: *mut GcHead,
+        inc: *mut GcHead,
         taken: &'a mut usize,
     },
     /// Mark collected targets and push them on a work list.
@@ -225,21 +226,30 @@ impl<'a> Visitor<'a> {
                     }
                 }
             }
-            Op::Pull {
-                space,
-                young,
-                taken,
-            } => {
-                // SAFETY: as above; `young` is the sentinel of the
-                // increment being built, and a target of this space with
-                // generation 1 or 2 is in one of its old lists.
+            Op::SubtractPull { space, inc, taken } => {
+                // SAFETY: as above; `inc` is the sentinel of the increment
+                // being walked (appending puts the target behind the walk),
+                // and a target of this space with generation 1 or 2 is in
+                // one of its old lists.
                 unsafe {
                     let b = head::bits(h);
-                    let g = (b >> GEN_SHIFT) & 3;
-                    if (g == 1 || g == 2) && (*h.as_ptr()).space.get() == *space {
-                        head::list_move(h.as_ptr(), *young);
-                        head::set_bits(h, b & !GEN_MASK);
-                        **taken += 1;
+                    if b & COLLECTING != 0 {
+                        let refs = b & REFS_MASK;
+                        if refs != 0 && refs != REFS_MAX {
+                            head::set_bits(h, b - 1);
+                        }
+                    } else if (*h.as_ptr()).space.get() == *space {
+                        let g = (b >> GEN_SHIFT) & 3;
+                        if g == 3 {
+                            return;
+                        }
+                        if g != 0 {
+                            head::list_move(h.as_ptr(), *inc);
+                            **taken += 1;
+                        }
+                        let refs = head::init_refs(h);
+                        let refs = if refs == REFS_MAX { refs } else { refs - 1 };
+                        head::set_bits(h, (b & !GEN_MASK) | COLLECTING | refs);
                     }
                 }
             }
