@@ -9,6 +9,9 @@
 //!   and drops the same object in a loop (one cache line bounces between the
 //!   two CPUs); ns per pair on the measuring thread. `coil-arc-immortal`
 //!   shows what PEP 683 buys there.
+//! - `coil-brc` in both groups: the biased handle (`coil_refcount::biased::Brc`,
+//!   PEP 703) on the thread that owns the object (it counts without atomics);
+//!   in `clone-drop-shared` the second thread is a non-owner (atomic count).
 //! - `drop-chain`: drop a 1,000,000-long chain, ns per object. std `Rc`
 //!   overflows the stack here, so it is measured by the harness binary
 //!   `refcount_drop_chain` in a child process, not in this bench.
@@ -57,6 +60,9 @@ fn clone_drop(c: &mut Criterion) {
     g.bench_function("coil-immortal", |b| b.iter(|| pairs(&imm)));
     let arc_imm = coil_refcount::Arc::new_immortal(1u64);
     g.bench_function("coil-arc-immortal", |b| b.iter(|| pairs(&arc_imm)));
+    // Made on this thread, so this thread owns it: biased counting's fast path.
+    let brc = coil_refcount::biased::Brc::new(1u64);
+    g.bench_function("coil-brc", |b| b.iter(|| pairs(&brc)));
     g.finish();
 }
 
@@ -97,6 +103,10 @@ fn clone_drop_shared(c: &mut Criterion) {
     g.bench_function("coil-arc-immortal", |b| {
         b.iter_custom(|n| shared(&arc_imm, n))
     });
+    // The measuring thread owns it (counts locally); the other thread counts
+    // in the shared word.
+    let brc = coil_refcount::biased::Brc::new(1u64);
+    g.bench_function("coil-brc", |b| b.iter_custom(|n| shared(&brc, n)));
     g.finish();
 }
 
