@@ -23,7 +23,8 @@
 //!   compare the clock with `head_ask`, the moment the first waiter's
 //!   interval runs out: a waiter's timer wake-up can come milliseconds late
 //!   on a busy machine (the scheduler lets the running thread finish its
-//!   slice), and the holder, running anyway, need not wait for it.
+//!   slice), and the holder, running anyway, need not wait for it more
+//!   than `HOLDER_GRACE`.
 //!
 //! # Invariants
 //!
@@ -46,8 +47,8 @@
 //!    and the old holder cannot take it straight back.
 //! 4. A waiter that has waited one switch interval sets `DROP`; the holder
 //!    also notices on its own that the first waiter's interval has run out
-//!    (`head_ask`), so the switch does not wait for the waiter's timer
-//!    wake-up. The holder's next `checkpoint()` then, under the mutex,
+//!    (`head_ask`), so the switch waits at most `HOLDER_GRACE` for the
+//!    waiter's timer wake-up. The holder's next `checkpoint()` then, under the mutex,
 //!    hands the GIL (still `LOCKED`) to the head of the queue and queues
 //!    itself at the back. A hand-off clears `DROP`; so does any slow path
 //!    that finds the queue empty (the request was stale: its waiter timed
@@ -155,6 +156,15 @@ fn watch(granted: &AtomicU8) -> bool {
 /// the request is noticed within microseconds of the interval's end; the
 /// clock read (about 25 ns) costs a fraction of a percent.
 const CHECK_EVERY: u32 = 128;
+
+/// How late the first waiter's own drop request may be before the holder
+/// hands over on its own. On an idle machine the waiter's timer wake-up
+/// comes well within this, and it asks while it is running, so it takes
+/// the GIL at once; the holder steps in only when that wake-up is late (a
+/// busy machine), instead of running on for milliseconds more. It does not
+/// step in earlier: a waiter that is not running yet would leave the GIL
+/// idle until it is.
+const HOLDER_GRACE: Duration = Duration::from_micros(250);
 
 /// CPython's default switch interval (`sys.getswitchinterval()`).
 pub const DEFAULT_SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -574,12 +584,14 @@ impl Shared {
 
     /// A checkpoint with somebody queued (every `CHECK_EVERY`-th one) or a
     /// drop request: hands over if a drop was requested or if the first
-    /// waiter's interval has run out — the holder does not rely on that
-    /// waiter's timer wake-up, which the scheduler may deliver late.
+    /// waiter's interval ran out more than `HOLDER_GRACE` ago — the holder
+    /// does not rely on that waiter's timer wake-up, which the scheduler
+    /// may deliver late.
     #[inline(never)]
     fn checkpoint_slow(&self, state: u32) {
         if state & DROP == 0 {
             let due = self.head_ask.load(Ordering::Relaxed);
+            let due = due.saturating_add(nanos(HOLDER_GRACE));
             if due == u64::MAX || nanos(self.epoch.elapsed()) < due {
                 return;
             }

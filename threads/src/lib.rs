@@ -33,9 +33,9 @@
 //!   `Copy` form for signatures of other crates ("this needs the GIL").
 //!   Uncontended acquire is one compare-and-swap and release one atomic
 //!   decrement; a checkpoint is one relaxed load while nobody waits (while
-//!   somebody does, the holder also reads the clock every 128 checkpoints,
-//!   so a switch is due at the end of the interval even if the waiter's
-//!   timer wake-up comes late). Waiters spin briefly (a hand-off by
+//!   somebody does, the holder also reads the clock every 128 checkpoints
+//!   and hands over by itself 250 µs after the interval ran out, should the
+//!   waiter's timer wake-up come that late). Waiters spin briefly (a hand-off by
 //!   spinning costs well under a microsecond, a futex wake-up about 40 µs
 //!   across CPUs), then sleep. [`GilStats`] counts acquisitions, switches,
 //!   forced switches, drop requests and wait/hold time.
