@@ -116,7 +116,11 @@ impl Link {
         }
         let rings = match kind {
             Kind::CoilSpsc | Kind::CoilBatch => {
-                let o = SpscOptions::new().capacity((4 * len).max(1 << 16));
+                // Room for four messages, and at least 16 KiB: small
+                // messages stream fastest through a buffer that stays in
+                // both CPUs' L1 caches (measured: 64 B messages, 16 KiB
+                // ring ~1.8x the rate of a 64 KiB one).
+                let o = SpscOptions::new().capacity((4 * len).max(1 << 14));
                 Rings::Spsc(
                     SpscRing::anonymous(&o).unwrap(),
                     SpscRing::anonymous(&o).unwrap(),
