@@ -44,8 +44,9 @@
 //! takes in only the objects that lost a reference since they were last
 //! examined, and the old objects they reach; a garbage structure always
 //! has such a member, so a large live structure nobody drops references
-//! into is stepped over in bounded slices and never traced, while every
-//! collection still runs.
+//! into is stepped over in bounded slices and never traced (and once a
+//! pass found nothing dirty, the next waits for a decref), while every
+//! collection still runs and looks at the young generation.
 //!
 //! A collection (`collect.rs`, CPython's phase names) copies each object's
 //! strong count into `gc_refs`, subtracts the references that come from
