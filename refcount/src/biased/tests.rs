@@ -315,11 +315,16 @@ fn biased_stress_clone_send_drop_across_threads() {
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS)
         .map(|_| mpsc::channel::<Brc<Counted>>())
         .unzip();
-    thread::scope(|s| {
-        for (i, rx) in rxs.into_iter().enumerate() {
+    // `thread::spawn` + `join`, not `thread::scope`: a scope may end before
+    // its threads' thread-local destructors (where owners merge their queues)
+    // have run; `join` waits for them.
+    let workers: Vec<_> = rxs
+        .into_iter()
+        .enumerate()
+        .map(|(i, rx)| {
             let txs = txs.clone();
             let (c, made) = (c.clone(), made.clone());
-            s.spawn(move || {
+            thread::spawn(move || {
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
                 let mut held: Vec<Brc<Counted>> = Vec::new();
                 for _ in 0..steps {
@@ -355,10 +360,13 @@ fn biased_stress_clone_send_drop_across_threads() {
                 drop(held);
                 drop(txs);
                 // Handles still in flight to this thread are dropped with `rx`.
-            });
-        }
-        drop(txs);
-    });
+            })
+        })
+        .collect();
+    drop(txs);
+    for w in workers {
+        w.join().unwrap();
+    }
     // Every owner has exited and drained its queue; every object died once.
     assert_eq!(drops(&c), made.load(Ordering::SeqCst));
 }
