@@ -36,7 +36,9 @@
 //! - **Merging** (`total = local + shared − 1`, `owner = 0`, state MERGED,
 //!   destroyed when `total` is 0) happens when the owner calls
 //!   [`merge_pending`], every [`MERGE_EVERY`]-th `Brc::new` on the owner
-//!   thread, and when the owner thread exits. If the owner has already
+//!   thread, and when the owner thread exits (in its thread-local
+//!   destructors: `JoinHandle::join` waits for them, the end of a
+//!   `thread::scope` may not). If the owner has already
 //!   exited, the dropping thread merges the object itself.
 //! - Destruction goes through the crate's trashcan
 //!   ([`RcBox::dispose`](crate::raw::RcBox::dispose)), so long chains of
@@ -56,6 +58,15 @@
 //! second biased count or a merged-only mode; [`Arc`](crate::Arc) has them
 //! all), no `get_mut`/`try_unwrap`/`into_raw`. `strong_count` is exact only
 //! when nothing runs concurrently and no merge is pending.
+//!
+//! # Misuse
+//!
+//! - Count overflow (2^62 handles counted on the owner thread, or 2^60 on
+//!   others; only reachable by leaking handles with `mem::forget`) aborts the
+//!   process, as std does.
+//! - An allocator that fails gives [`Error::AllocFailed`](crate::Error) from
+//!   [`Brc::try_new_in`] (the value is dropped); `new`/`new_in` abort through
+//!   `handle_alloc_error`, as std does.
 //!
 //! # Invariants
 //!

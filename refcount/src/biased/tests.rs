@@ -408,3 +408,38 @@ fn biased_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Brc<String>>();
 }
+
+#[test]
+fn biased_try_new_in_reports_alloc_failure() {
+    use allocator_api2::alloc::{AllocError, Allocator};
+    use core::{alloc::Layout, ptr::NonNull};
+    struct Refuse;
+    // SAFETY: never hands out memory, so it has nothing to deallocate.
+    unsafe impl Allocator for Refuse {
+        fn allocate(&self, _: Layout) -> Result<NonNull<[u8]>, AllocError> {
+            Err(AllocError)
+        }
+        unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {
+            unreachable!("nothing was allocated")
+        }
+    }
+    let c = counter();
+    let Err(e) = Brc::try_new_in(Counted(c.clone()), Refuse) else {
+        panic!("the allocator refuses")
+    };
+    assert!(matches!(e, crate::Error::AllocFailed { .. }));
+    assert_eq!(drops(&c), 1); // the value was dropped, not leaked
+}
+
+#[test]
+fn biased_formatting_and_comparison_go_to_the_value() {
+    use std::collections::HashSet;
+    let a = Brc::new(String::from("x"));
+    let b = Brc::new(String::from("x"));
+    assert_eq!(a, b);
+    assert!(!Brc::ptr_eq(&a, &b));
+    assert_eq!(format!("{a} {b:?}"), "x \"x\"");
+    let set: HashSet<_> = [a.clone(), b].into_iter().collect();
+    assert_eq!(set.len(), 1);
+    assert_eq!(&*Brc::<String>::default(), "");
+}
