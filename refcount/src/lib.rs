@@ -33,7 +33,7 @@
 //! - **Weak references and callbacks.** [`Weak`] upgrades while the object
 //!   lives. [`Weak::with_callback`] returns a [`WeakRef`] whose callback runs
 //!   when the object dies if the `WeakRef` is still alive (newest first, as in
-//!   CPython). [`finalize`] registers a hook that runs once, at death or at an
+//!   CPython). [`finalize()`] registers a hook that runs once, at death or at an
 //!   explicit [`Finalizer::call`]. [`WeakValueMap`] drops entries whose
 //!   value died.
 //! - **Immortal objects (PEP 683).** [`Rc::make_immortal`] pins the count in
