@@ -346,6 +346,24 @@ unsafe fn check_garbage(unreachable: *mut GcHead, old: *mut GcHead, old_gen: u32
 /// its value either alive or flagged as dropped), then free it if nothing
 /// refers to it any more. Returns the number of objects deleted.
 unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
+    /// After its value dropped: un-own the object and free it if nothing
+    /// refers to it any more (else the ordinary count path frees it; its
+    /// value is flagged dropped, so that path only releases the memory).
+    ///
+    /// # Safety
+    ///
+    /// `gc` is an owned object whose `drop_value` ran (or panicked).
+    unsafe fn finish(gc: *mut GcHead) {
+        // SAFETY: caller.
+        unsafe {
+            let h = nn(gc);
+            head::set_bits(h, 0);
+            (*gc).space.set(0);
+            if head::header(h).strong() == 0 {
+                ((*gc).vtable.release)(h);
+            }
+        }
+    }
     let mut n = 0;
     // SAFETY: every node is an OWNED live object; once un-owned (bits 0,
     // links null) it follows the ordinary count rules. The list is consumed
@@ -355,32 +373,43 @@ unsafe fn delete_garbage(unreachable: *mut GcHead) -> usize {
     unsafe {
         let mut gc = (*unreachable).next.get();
         head::list_init(unreachable);
-        while gc != unreachable {
-            let h = nn(gc);
-            let next = (*gc).next.get();
-            (*gc).next.set(core::ptr::null_mut());
-            (*gc).prev.set(core::ptr::null_mut());
-            let hdr = head::header(h);
-            if head::bits(h) & HAS_CALLBACKS != 0 {
-                // Registered by a finalizer after handle_weakrefs ran.
-                hdr.insert_flags_local(Flags::WEAK_CLEARED);
-                weakrefs::run(weakrefs::take(h));
+        // The object whose value is dropping: finished after a panic.
+        let mut dropping: *mut GcHead = core::ptr::null_mut();
+        loop {
+            // One unwind guard for the whole walk; a panicking `Drop` is
+            // reported by the panic hook and the walk resumes after it.
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while gc != unreachable {
+                    let h = nn(gc);
+                    let next = (*gc).next.get();
+                    (*gc).next.set(core::ptr::null_mut());
+                    (*gc).prev.set(core::ptr::null_mut());
+                    let hdr = head::header(h);
+                    if head::bits(h) & HAS_CALLBACKS != 0 {
+                        // Registered by a finalizer after handle_weakrefs ran.
+                        hdr.insert_flags_local(Flags::WEAK_CLEARED);
+                        weakrefs::run(weakrefs::take(h));
+                    }
+                    hdr.remove_flags_local(Flags::TRACKED);
+                    // Still OWNED while its own value drops: a self-reference
+                    // that reaches zero inside the drop must not free it
+                    // under our feet.
+                    head::set_bits(h, OWNED);
+                    n += 1;
+                    dropping = gc;
+                    gc = next;
+                    ((*dropping).vtable.drop_value)(h);
+                    finish(dropping);
+                    dropping = core::ptr::null_mut();
+                }
+            }));
+            if !dropping.is_null() {
+                finish(dropping);
+                dropping = core::ptr::null_mut();
             }
-            hdr.remove_flags_local(Flags::TRACKED);
-            // Still OWNED while its own value drops: a self-reference that
-            // reaches zero inside the drop must not free it under our feet.
-            head::set_bits(h, OWNED);
-            n += 1;
-            let vt = (*gc).vtable;
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (vt.drop_value)(h)));
-            // From now on the ordinary count path frees it (its value is
-            // flagged dropped, so that path only releases the memory).
-            head::set_bits(h, 0);
-            (*gc).space.set(0);
-            if hdr.strong() == 0 {
-                (vt.release)(h);
+            if done.is_ok() {
+                break;
             }
-            gc = next;
         }
     }
     n

@@ -867,6 +867,36 @@ fn test_drop_panic_during_collection() {
     assert_eq!(s.tracked_count(), 0);
 }
 
+#[test]
+fn test_drop_panics_do_not_stop_the_collection() {
+    // Several dying objects panic in `Drop`: each is reported, the walk
+    // goes on, and every object is freed.
+    #[derive(Trace)]
+    struct BadDrop(RefCell<Option<Gc<BadDrop>>>, #[trace(skip)] Token);
+    impl Drop for BadDrop {
+        fn drop(&mut self) {
+            panic!("boom in drop (expected by the test)");
+        }
+    }
+    let s = Space::new();
+    let d = Drops::default();
+    for _ in 0..3 {
+        let a = Gc::new_in(&s, BadDrop(RefCell::new(None), d.token()));
+        *a.0.borrow_mut() = Some(a.clone());
+    }
+    let a = Gc::new_in(&s, BadDrop(RefCell::new(None), d.token()));
+    let b = Gc::new_in(&s, BadDrop(RefCell::new(Some(a.clone())), d.token()));
+    *a.0.borrow_mut() = Some(b);
+    drop(a);
+    let keep = list(&s, &d);
+    assert_eq!(s.collect(2).unwrap(), 5);
+    assert_eq!(d.get(), 5);
+    assert_eq!(s.tracked_count(), 1);
+    drop(keep);
+    assert_eq!(d.get(), 6);
+    assert_eq!(s.tracked_count(), 0);
+}
+
 // ---- GCCallbackTests ----
 
 #[test]
