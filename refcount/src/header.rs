@@ -19,7 +19,11 @@
 //! writes them with plain loads and stores through [`AtomicUsize::as_ptr`]; the
 //! thread-safe one ([`Atomic`](crate::Atomic)) uses atomic read-modify-write
 //! operations. A box is used by one discipline only for its whole life, so the
-//! two never race on the same word.
+//! two never race on the same word. The biased handle
+//! ([`Brc`](crate::biased::Brc)) uses the strong count as its owner thread's
+//! local count, written with relaxed loads and stores (`*_owner` methods):
+//! atomic accesses, because other threads may read it, but no locked
+//! instruction.
 //!
 //! # Immortality (PEP 683)
 //!

@@ -52,6 +52,17 @@
 //! loop. On the main thread, thread-locals are not destroyed at process exit,
 //! so objects still queued there are not freed then (the process ends).
 //!
+//! # Cost
+//!
+//! Measured with `cargo bench -p coil-bench --bench refcount -- clone-drop`
+//! (x86-64, 2 shared cores, ns per clone+drop pair, three quiet runs): on
+//! the owner thread `Brc` takes 1.8–2.2 ns against 4.0–4.7 for std `Arc`
+//! (about 0.45×) and 1.2–1.5 for std `Rc` — one thread-local read and one
+//! compare more than `Rc`. With a second, non-owner thread cloning and
+//! dropping the same object, the owner's pair takes 5.1–6.8 ns against
+//! 6.9–25.7 for std `Arc`: the owner no longer contends with a locked
+//! instruction, though the shared word still sits in the same cache line.
+//!
 //! # What `Brc` does not have
 //!
 //! No weak handles, callbacks, finalizers or immortality (they would need a
