@@ -192,6 +192,19 @@ fn merge_if_pending() {
     });
 }
 
+/// The boxes taken out of an inbox and not merged yet; if a destructor run
+/// by a merge panics, the rest go back into the inbox (nothing is lost).
+struct Taken<'a>(&'a Inbox, Vec<Queued>);
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if !self.1.is_empty() {
+            lock(&self.0.items).append(&mut self.1);
+            self.0.pending.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Merges every box waiting in `inbox`; returns how many.
 fn drain(inbox: &Inbox) -> usize {
     let items = {
@@ -200,7 +213,8 @@ fn drain(inbox: &Inbox) -> usize {
         core::mem::take(&mut *l)
     };
     let n = items.len();
-    for q in items {
+    let mut rest = Taken(inbox, items);
+    while let Some(q) = rest.1.pop() {
         // SAFETY: invariant 3: each pushed box is popped exactly once, by its
         // owner (this thread), with the queue's reference.
         unsafe { (q.merge)(q.ptr) };
@@ -217,6 +231,12 @@ fn drain(inbox: &Inbox) -> usize {
 /// `Brc::new` on this thread; call it to reclaim such memory at a point of
 /// your choosing (a queued box's memory is reclaimed when its owner next
 /// merges — a bounded delay, not a leak).
+///
+/// # Panics
+///
+/// If the destructor of a merged object panics, the panic propagates after
+/// that object's memory is released; the boxes not merged yet stay queued
+/// for the next merge.
 ///
 /// # Examples
 ///

@@ -443,3 +443,30 @@ fn biased_formatting_and_comparison_go_to_the_value() {
     assert_eq!(set.len(), 1);
     assert_eq!(&*Brc::<String>::default(), "");
 }
+
+#[test]
+fn biased_panicking_destructor_during_merge_loses_nothing() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("destructor panics");
+        }
+    }
+    let c = counter();
+    let a = Brc::new(Counted(c.clone()));
+    let bomb = Brc::new(Bomb);
+    let b = Brc::new(Counted(c.clone()));
+    // Queued in the order a, bomb, b; merged newest first: b, bomb, a.
+    thread::spawn(move || {
+        drop(a);
+        drop(bomb);
+        drop(b);
+    })
+    .join()
+    .unwrap();
+    let r = std::panic::catch_unwind(merge_pending);
+    assert!(r.is_err());
+    assert_eq!(drops(&c), 1); // `b` merged before the bomb
+    assert_eq!(merge_pending(), 1); // `a` was put back and merges now
+    assert_eq!(drops(&c), 2);
+}
