@@ -408,7 +408,12 @@ impl<P, T, A: Allocator> RcBox<P, T, A> {
     pub unsafe fn free(this: NonNull<Self>) {
         // SAFETY: live box until the deallocation below.
         let h = unsafe { Self::header(this).as_ref() };
-        drop(h.take_callbacks());
+        // The flag test is inline: the common box has no callbacks, and this
+        // is the path every freed object takes (cycle collection frees
+        // millions in a row).
+        if h.flags().contains(Flags::HAS_WEAK_CALLBACKS) {
+            drop(h.take_callbacks());
+        }
         // SAFETY: invariant 4: moved out once, right before deallocation.
         let alloc = unsafe { ManuallyDrop::take(&mut (*this.as_ptr()).alloc) };
         // SAFETY: the box was allocated by this allocator with LAYOUT.
