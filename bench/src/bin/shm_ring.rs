@@ -5,7 +5,8 @@
 //! `mb_per_s`) for coil's rings, a raw pipe and in-process memcpy, as JSON rows.
 //!
 //! Each transport talks to one forked child (see `coil_bench::shm`); samples
-//! are taken after a warm-up. `COIL_BENCH_PROFILE=full` takes 10x the samples.
+//! are taken after a warm-up; each stream rate is the median of `REPS` timed
+//! streams over one link. `COIL_BENCH_PROFILE=full` takes 10x the samples.
 
 use std::{hint::black_box, time::Instant};
 
@@ -54,18 +55,31 @@ fn roundtrip(kind: Kind, samples: usize) {
     .print();
 }
 
-/// Seconds to push `n` messages of `len` bytes into a sink child.
+/// Timed repetitions of a stream; the median is reported. One stream of the
+/// quick profile lasts tens of milliseconds, so a single one can land on a
+/// scheduler hiccup of the (virtual) machine: the median of several is the
+/// transport's rate, not the hiccup's.
+const REPS: usize = 5;
+
+/// Seconds to push `n` messages of `len` bytes into a sink child: the median
+/// of [`REPS`] timed streams over one link, after a warm-up stream.
 fn stream(kind: Kind, len: usize, n: usize) -> f64 {
     let mut link = Link::spawn(kind, Role::Sink, len);
     let (msg, mark) = (payload(len), marker(len));
     link.send_n(&msg, n / 10);
     link.send(&mark);
     link.recv_ack();
-    let s = Instant::now();
-    link.send_n(&msg, n - 1);
-    link.send(&mark);
-    link.recv_ack();
-    s.elapsed().as_secs_f64()
+    let mut secs: Vec<f64> = (0..REPS)
+        .map(|_| {
+            let s = Instant::now();
+            link.send_n(&msg, n - 1);
+            link.send(&mark);
+            link.recv_ack();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    secs.sort_by(f64::total_cmp);
+    secs[REPS / 2]
 }
 
 fn main() {
@@ -112,12 +126,18 @@ fn main() {
     .print();
     let (src, mut dst) = (payload(MIB), vec![0u8; MIB]);
     dst.copy_from_slice(&src);
-    let s = Instant::now();
-    for _ in 0..n {
-        dst.copy_from_slice(black_box(&src));
-        black_box(&dst);
-    }
-    let secs = s.elapsed().as_secs_f64();
+    let mut reps: Vec<f64> = (0..REPS)
+        .map(|_| {
+            let s = Instant::now();
+            for _ in 0..n {
+                dst.copy_from_slice(black_box(&src));
+                black_box(&dst);
+            }
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    reps.sort_by(f64::total_cmp);
+    let secs = reps[REPS / 2];
     Row::new(
         "shm",
         "ring-throughput-1mib",
