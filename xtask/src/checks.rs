@@ -79,27 +79,36 @@ fn miri_installed() -> bool {
         })
 }
 
-/// `cargo xtask miri [--no-doc] [crate...]`: the unsafe cores under miri.
-/// Installs the nightly miri component when missing; when that is impossible
-/// (no nightly, no network) it says so and skips, successfully. `--no-doc`
-/// runs the unit and integration tests only: under miri every doctest is its
-/// own interpreted program, and the doctests are about a third of the time
-/// while adding little over the tests (CI uses it).
+const MIRI_USAGE: &str = "usage: cargo xtask miri [--no-doc] [--jobs N] [crate...]";
+
+/// `cargo xtask miri [--no-doc] [--jobs N] [crate...]`: the unsafe cores
+/// under miri. Installs the nightly miri component when missing; when that is
+/// impossible (no nightly, no network) it says so and skips, successfully.
+/// `--no-doc` runs the unit and integration tests only: under miri every
+/// doctest is its own interpreted program, and the doctests are about a third
+/// of the time while adding little over the tests. `--jobs N` runs up to N
+/// crates at once, each in its own target directory (`target/miri-<crate>`),
+/// and prints each crate's output when it ends: miri interprets one test
+/// binary at a time on one CPU. CI uses both.
 pub fn miri(args: &[String]) -> Result<(), String> {
-    let no_doc = args.iter().any(|a| a == "--no-doc");
-    if let Some(bad) = args
-        .iter()
-        .find(|a| a.starts_with('-') && a.as_str() != "--no-doc")
-    {
-        return Err(format!(
-            "unexpected option {bad}; usage: cargo xtask miri [--no-doc] [crate...]"
-        ));
+    let mut no_doc = false;
+    let mut jobs = 1usize;
+    let mut named: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--no-doc" => no_doc = true,
+            "--jobs" => {
+                jobs = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--jobs needs a positive number; {MIRI_USAGE}"))?;
+            }
+            o if o.starts_with('-') => return Err(format!("unexpected option {o}; {MIRI_USAGE}")),
+            c => named.push(c),
+        }
     }
-    let named: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
     let crates: Vec<&str> = if named.is_empty() {
         MIRI_CRATES.to_vec()
     } else {
@@ -143,29 +152,87 @@ pub fn miri(args: &[String]) -> Result<(), String> {
     // strict provenance would reject it by design; permissive provenance still
     // checks every access against a live allocation.
     let flags = env::var("MIRIFLAGS").unwrap_or_else(|_| "-Zmiri-permissive-provenance".into());
-    let mut failed = Vec::new();
-    for c in &crates {
+    let run = |c: &str, target: Option<PathBuf>| -> (bool, String) {
         let mut cmd = vec!["miri", "test", "-p", c];
         if no_doc {
             cmd.extend(["--lib", "--tests"]);
         }
-        println!(
+        let mut head = format!(
             "== miri: cargo +nightly {}  (MIRIFLAGS={flags})",
             cmd.join(" ")
         );
         let t0 = Instant::now();
-        let ok = nightly(&cmd)
-            .env("MIRIFLAGS", &flags)
-            .status()
-            .is_ok_and(|s| s.success());
-        println!(
+        let mut command = nightly(&cmd);
+        command.env("MIRIFLAGS", &flags);
+        let (ok, out) = match target {
+            // In parallel: a target directory of its own (cargo's lock would
+            // serialise the runs), output kept and printed whole at the end.
+            Some(dir) => match command.env("CARGO_TARGET_DIR", &dir).output() {
+                Ok(o) => (
+                    o.status.success(),
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    ),
+                ),
+                Err(e) => (false, format!("cannot start cargo: {e}\n")),
+            },
+            None => {
+                println!("{head}");
+                head.clear();
+                (command.status().is_ok_and(|s| s.success()), String::new())
+            }
+        };
+        let tail = format!(
             "== miri {c}: {} ({:.0} s)",
             if ok { "ok" } else { "FAILED" },
             t0.elapsed().as_secs_f64()
         );
-        if !ok {
-            failed.push(*c);
+        (
+            ok,
+            format!(
+                "{head}{}{out}{tail}",
+                if head.is_empty() { "" } else { "\n" }
+            ),
+        )
+    };
+    let mut failed = Vec::new();
+    if jobs <= 1 || crates.len() <= 1 {
+        for c in &crates {
+            let (ok, text) = run(c, None);
+            println!("{text}");
+            if !ok {
+                failed.push(*c);
+            }
         }
+    } else {
+        let base = env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| layout::target_dir(&layout::root()));
+        println!(
+            "== miri: {} crates, {jobs} at a time (output printed as each ends)",
+            crates.len()
+        );
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs.min(crates.len()) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(c) = crates.get(i) else { break };
+                        let (ok, text) = run(c, Some(base.join(format!("miri-{c}"))));
+                        println!("{text}");
+                        done.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((*c, ok));
+                    }
+                });
+            }
+        });
+        let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        failed.extend(done.iter().filter(|(_, ok)| !ok).map(|(c, _)| *c));
     }
     if failed.is_empty() {
         Ok(())

@@ -37,8 +37,9 @@ tasks:
   cpython [suite...]                    run bench/cpython/*.py with python3 and add the
                                         CPython columns to the report
   report                                re-render the report from results.json
-  miri [--no-doc] [crate...]            the unsafe cores under miri (nightly); --no-doc
-                                        skips the doctests (as .ci/run does)
+  miri [--no-doc] [--jobs N] [crate...] the unsafe cores under miri (nightly); --no-doc
+                                        skips the doctests, --jobs N runs N crates at
+                                        once (.ci/run uses both)
   ci                                    fmt check, clippy -D warnings, tests (as .ci/run)
   tidy                                  file rules: //! headers, SAFETY comments, no dbg!
 ";
