@@ -120,16 +120,30 @@ struct Garbage {
 /// set and gc_refs > 0 exactly if it is referenced from outside.
 unsafe fn update_and_subtract_refs(young: *mut GcHead, space: u32, max_gen: u32) {
     let mut v = Visitor::new(Op::SubtractFused { space, max_gen });
-    // SAFETY: live list nodes with initialised values.
+    // SAFETY: live list nodes with initialised values (caller).
+    unsafe { init_and_trace(young, &mut v) };
+}
+
+/// The walk both subtract passes share: each object of `list`, in order,
+/// gets COLLECTING and gc_refs = its strong count on first touch, then is
+/// traced with `v`. The visitor may append to `list` behind the walk.
+///
+/// # Safety
+///
+/// `list` is a live list of initialised objects, touched by nobody else
+/// during the walk.
+#[inline(always)]
+unsafe fn init_and_trace(list: *mut GcHead, v: &mut Visitor<'_>) {
+    // SAFETY: live list nodes with initialised values (caller).
     unsafe {
-        let mut gc = (*young).next.get();
-        while gc != young {
+        let mut gc = (*list).next.get();
+        while gc != list {
             let h = nn(gc);
             let b = head::bits(h);
             if b & COLLECTING == 0 {
                 head::set_bits(h, b | COLLECTING | head::init_refs(h));
             }
-            ((*gc).vtable.trace)(h, &mut v);
+            ((*gc).vtable.trace)(h, v);
             gc = (*gc).next.get();
         }
     }
@@ -151,18 +165,7 @@ unsafe fn update_subtract_and_pull(inc: *mut GcHead, space: u32) -> usize {
         });
         // SAFETY: live list nodes with initialised values; the visitor only
         // appends to `inc`, behind the walk.
-        unsafe {
-            let mut gc = (*inc).next.get();
-            while gc != inc {
-                let h = nn(gc);
-                let b = head::bits(h);
-                if b & COLLECTING == 0 {
-                    head::set_bits(h, b | COLLECTING | head::init_refs(h));
-                }
-                ((*gc).vtable.trace)(h, &mut v);
-                gc = (*gc).next.get();
-            }
-        }
+        unsafe { init_and_trace(inc, &mut v) };
     }
     taken
 }
