@@ -143,6 +143,23 @@ pub struct Glance {
     pub cpython: Option<(String, f64)>,
 }
 
+impl Glance {
+    /// The text of its "best peer", "coil vs best peer" and "coil vs
+    /// CPython" cells (`—` where there is none), for table `t`.
+    pub fn cells(&self, t: &Table) -> (String, String, String) {
+        let none = || "—".to_string();
+        let peer = self
+            .peer
+            .as_ref()
+            .map_or_else(none, |(n, v)| format!("{n} {}", fmt_value(*v)));
+        let vs = |o: &Option<(String, f64)>| {
+            o.as_ref()
+                .map_or_else(none, |(_, v)| t.compare(self.base.1, *v))
+        };
+        (peer, vs(&self.peer), vs(&self.cpython))
+    }
+}
+
 impl Table {
     /// The baseline against the best peer and the best CPython variant.
     pub fn glance(&self) -> Option<Glance> {
@@ -531,18 +548,7 @@ impl Report<'_> {
                  |---|---|--:|---|---|---|\n",
             );
             for (t, g) in &glances {
-                let peer = g
-                    .peer
-                    .as_ref()
-                    .map_or("—".to_string(), |(n, v)| format!("{n} {}", fmt_value(*v)));
-                let vs_peer = g
-                    .peer
-                    .as_ref()
-                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
-                let vs_py = g
-                    .cpython
-                    .as_ref()
-                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
+                let (peer, vs_peer, vs_py) = g.cells(t);
                 let base = if g.base.0 == "coil" {
                     String::new()
                 } else {
@@ -691,18 +697,7 @@ impl Report<'_> {
                     };
                     format!("<td class=\"{class}\">{}</td>", escape(&text))
                 };
-                let peer = g
-                    .peer
-                    .as_ref()
-                    .map_or("—".to_string(), |(n, v)| format!("{n} {}", fmt_value(*v)));
-                let vs_peer = g
-                    .peer
-                    .as_ref()
-                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
-                let vs_py = g
-                    .cpython
-                    .as_ref()
-                    .map_or("—".to_string(), |(_, v)| t.compare(g.base.1, *v));
+                let (peer, vs_peer, vs_py) = g.cells(t);
                 let base = if g.base.0 == "coil" {
                     String::new()
                 } else {
