@@ -18,16 +18,96 @@
 //! is with a container attribute, as serde's `#[serde(crate = "...")]`:
 //! `#[trace(crate = "coil::gc")]`.
 //!
-//! ```ignore
+//! ```
 //! use coil_gc::{Gc, Trace};
 //! use std::cell::RefCell;
+//!
+//! /// A type of another crate, with no `Trace` impl.
+//! struct Socket(u32);
 //!
 //! #[derive(Trace)]
 //! struct Node {
 //!     next: RefCell<Option<Gc<Node>>>,
 //!     #[trace(skip)]
-//!     name: std::fs::File,
+//!     peer: Socket,
 //! }
+//!
+//! // A struct of plain data holds no `Gc`: its objects are never tracked.
+//! #[derive(Trace)]
+//! struct Point {
+//!     x: f64,
+//!     y: f64,
+//! }
+//! assert!(Node::MAY_CONTAIN_GC);
+//! assert!(!Point::MAY_CONTAIN_GC);
+//! ```
+//!
+//! # What does not compile
+//!
+//! Each of these is a compile error with a message that names the problem,
+//! never a `Trace` impl that silently misses an edge. (Each example differs
+//! from a compiling one only in the line that is wrong.)
+//!
+//! A field whose type does not implement `Trace`, unless it is skipped:
+//!
+//! ```compile_fail
+//! struct Socket(u32);
+//!
+//! #[derive(coil_gc::Trace)]
+//! struct Node {
+//!     peer: Socket,
+//! }
+//! ```
+//!
+//! An unknown attribute on a field, and `skip` on the type itself:
+//!
+//! ```compile_fail
+//! struct Socket(u32);
+//!
+//! #[derive(coil_gc::Trace)]
+//! struct Node {
+//!     #[trace(skipp)]
+//!     peer: Socket,
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! #[derive(coil_gc::Trace)]
+//! #[trace(skip)]
+//! struct Node {
+//!     count: u64,
+//! }
+//! ```
+//!
+//! A union (which field is live is unknown):
+//!
+//! ```compile_fail
+//! #[derive(coil_gc::Trace)]
+//! union Bits {
+//!     int: u64,
+//!     float: f64,
+//! }
+//! ```
+//!
+//! A generic parameter gets a `Trace` bound, so a type argument that is not
+//! `Trace` is refused where it is used:
+//!
+//! ```compile_fail
+//! #[derive(coil_gc::Trace)]
+//! struct Wrap<T>(T);
+//!
+//! struct Socket(u32);
+//!
+//! fn needs_trace<T: coil_gc::Trace>() {}
+//! needs_trace::<Wrap<Socket>>();
+//! ```
+//!
+//! ```
+//! #[derive(coil_gc::Trace)]
+//! struct Wrap<T>(T);
+//!
+//! fn needs_trace<T: coil_gc::Trace>() {}
+//! needs_trace::<Wrap<u64>>();
 //! ```
 
 use proc_macro::TokenStream;
@@ -57,6 +137,8 @@ fn crate_path(attrs: &[syn::Attribute]) -> syn::Result<syn::Path> {
                     let lit: syn::LitStr = m.value()?.parse()?;
                     path = lit.parse()?;
                     Ok(())
+                } else if m.path.is_ident("skip") {
+                    Err(m.error("`#[trace(skip)]` goes on a field or a variant, not on the type"))
                 } else {
                     Err(m.error("unknown trace attribute on a type; expected `crate = \"path\"`"))
                 }
