@@ -38,7 +38,9 @@
 //!   Publishing a message costs no locked instruction and no system call
 //!   while nobody sleeps: a waiter raises a flag and runs the expensive half
 //!   of an asymmetric barrier (`membarrier`) before it sleeps, so the sender
-//!   only reads the flag. The SPSC ring also sends groups with one
+//!   only reads the flag. The SPSC ring publishes each message in band (a
+//!   tagged header the receiver polls in the message's own cache line, so
+//!   neither side reads a line the other writes per message), sends groups with one
 //!   publication ([`SpscSender::send_many`]) and moves messages without a
 //!   copy ([`SpscSender::send_with`], [`SpscReceiver::recv_with`]).
 //!

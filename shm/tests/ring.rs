@@ -642,3 +642,160 @@ fn starting_the_tracker_does_not_hold_ring_ends() {
     assert_eq!(rx.recv().unwrap(), b"x");
     assert_eq!(rx.recv(), Err(Error::Disconnected));
 }
+
+/// Message `n` of sender `pid` in the SPSC crash test: 16 self-checking
+/// bytes, then a body derived from `n`. Some are larger than the 1 KiB test
+/// ring (streamed) and some fill it exactly.
+fn spsc_msg(pid: u32, n: u32) -> Vec<u8> {
+    let len = match n % 50 {
+        7 => 3000,
+        13 => 1016,
+        k => 16 + (k as usize * 37) % 120,
+    };
+    let mut m = msg(pid, n).to_vec();
+    m.extend((16..len).map(|j| (j as u32).wrapping_mul(31).wrapping_add(n) as u8));
+    m
+}
+
+fn spsc_parse(m: &[u8]) -> (u32, u32) {
+    assert!(m.len() >= 16, "torn message length {}", m.len());
+    let (pid, n) = parse(&m[..16]);
+    assert!(
+        m == spsc_msg(pid, n),
+        "torn message {n} (length {})",
+        m.len()
+    );
+    (pid, n)
+}
+
+/// The SPSC crash test: a sender child (plain sends, groups, in-place
+/// writes, streamed and ring-filling messages) is SIGKILLed at a random
+/// point while the parent receives. The parent must get an unbroken prefix
+/// of the child's messages, intact, then `Disconnected`; then a new sender
+/// must find the ring usable (or closed, if the child died inside a streamed
+/// message), across several laps of the buffer.
+#[test]
+fn spsc_sender_killed_at_random_points_never_tears_or_wedges() {
+    let _serial = common::serial();
+    let rounds = if stress() { 300 } else { 30 };
+    let opts = SpscOptions::new().capacity(1024);
+    let mut ring = SpscRing::anonymous(&opts).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let mut rng = Rng::new();
+    let mut closed_rounds = 0;
+    for round in 0..rounds {
+        // Made before the fork, so a sender is registered throughout (the
+        // child's inherited handle); the parent drops its own at once.
+        let tx = ring.sender().unwrap();
+        let pid = fork_child(|| {
+            let me = std::process::id();
+            let mut n = 0u32;
+            loop {
+                let r = match n % 5 {
+                    0 => {
+                        let group: Vec<_> = (n..n + 3).map(|k| spsc_msg(me, k)).collect();
+                        n += 2;
+                        tx.send_many(&group)
+                    }
+                    1 if spsc_msg(me, n).len() <= 1000 => {
+                        let m = spsc_msg(me, n);
+                        tx.send_with(m.len(), |b| b.copy_from_slice(&m))
+                    }
+                    _ => tx.send(&spsc_msg(me, n)),
+                };
+                if r.is_err() {
+                    return 1;
+                }
+                n += 1;
+            }
+        });
+        drop(tx);
+        let delay = Duration::from_micros(rng.below(4000));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            kill_and_reap(pid)
+        });
+        let start = Instant::now();
+        let mut next = 0u32;
+        let mut buf = Vec::new();
+        loop {
+            match rx.recv_into(&mut buf) {
+                Ok(()) => {
+                    let (p, n) = spsc_parse(&buf);
+                    assert_eq!(
+                        (p, n),
+                        (pid as u32, next),
+                        "round {round}: lost or reordered"
+                    );
+                    next += 1;
+                }
+                Err(Error::Disconnected) => break,
+                Err(e) => panic!("round {round}: recv: {e}"),
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "round {round}: the receive never ends"
+            );
+        }
+        assert_eq!(killer.join().unwrap(), -libc::SIGKILL);
+        // A new sender: the ring is usable for several laps, or closed.
+        let me = std::process::id();
+        let tx = ring.sender().unwrap();
+        match tx.try_send(&spsc_msg(me, 0)) {
+            Err(Error::Disconnected) => {
+                closed_rounds += 1;
+                drop((tx, rx));
+                ring = SpscRing::anonymous(&opts).unwrap();
+                rx = ring.receiver().unwrap();
+                continue;
+            }
+            r => r.unwrap_or_else(|e| panic!("round {round}: wedged after the kill: {e}")),
+        }
+        assert_eq!(spsc_parse(&rx.recv().unwrap()), (me, 0));
+        for k in 1..60u32 {
+            if k % 50 == 7 {
+                continue; // streaming needs a concurrent reader
+            }
+            tx.send_timeout(&spsc_msg(me, k), Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("round {round}: wedged on send {k}: {e}"));
+            let m = rx
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("round {round}: wedged on recv {k}: {e}"));
+            assert_eq!(spsc_parse(&m), (me, k), "round {round}");
+        }
+        assert_eq!(rx.try_recv(), Err(Error::Empty));
+    }
+    assert!(
+        closed_rounds < rounds,
+        "every round tore a streamed message"
+    );
+}
+
+#[test]
+fn spsc_frames_that_fill_the_ring_exactly_leave_no_stale_header() {
+    let _serial = common::serial();
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(64)).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    // Each 56-byte message fills the buffer exactly, so the word after it is
+    // its own header: the receiver must not take it for the next frame.
+    for lap in 0..10u8 {
+        tx.try_send(&[lap; 56]).unwrap();
+        assert_eq!(tx.try_send(&[0; 1]), Err(Error::Full));
+        assert_eq!(rx.try_recv().unwrap(), vec![lap; 56]);
+        assert_eq!(rx.try_recv(), Err(Error::Empty), "lap {lap}");
+        // Shifted by a small frame, so exact fills land at other offsets.
+        tx.try_send(&[lap; 3]).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), vec![lap; 3]);
+    }
+    // A group that ends by filling the buffer exactly.
+    tx.send_many(&[&[1u8; 8][..], &[2; 8], &[3; 24]]).unwrap();
+    assert_eq!(tx.try_send(&[0; 1]), Err(Error::Full));
+    for (v, n) in [(1u8, 8), (2, 8), (3, 24)] {
+        assert_eq!(rx.try_recv().unwrap(), vec![v; n]);
+    }
+    assert_eq!(rx.try_recv(), Err(Error::Empty));
+    assert!(matches!(
+        SpscRing::anonymous(&SpscOptions::new().max_message(1 << 40)),
+        Err(Error::InvalidSize { .. })
+    ));
+}

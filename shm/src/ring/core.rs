@@ -13,6 +13,7 @@
 //! | head       (own 128-byte line)                                 |
 //! | data_sig   (seq, sleepers; own line) — receivers sleep here     |
 //! | space_sig  (seq, sleepers; own line) — senders sleep here       |
+//! | stream     (SPSC: bounds of the last streamed frame; own line)  |
 //! +--------------------------------------------------------------+
 //! ```
 //!
@@ -138,6 +139,10 @@ pub(crate) struct Control {
     pub(crate) head: Padded<AtomicU64>,
     pub(crate) data_sig: Padded<Signal>,
     pub(crate) space_sig: Padded<Signal>,
+    /// SPSC only: `[start, end)` of the last frame streamed through the
+    /// buffer (written by the sender before it publishes that frame; see
+    /// `spsc`, invariants 7 and 8). Unused by MPMC rings.
+    pub(crate) stream: Padded<[AtomicU64; 2]>,
 }
 
 /// Marks an entry made by a parent about to fork, for the child to claim.

@@ -6,61 +6,104 @@
 //!
 //! ```text
 //! control block | data[capacity]  (capacity a power of two, >= 64)
-//! frame = len: u64 little-endian | payload[len] | pad to a multiple of 8
+//! frame = header: u64 | payload[len] | pad to a multiple of 8
+//! header = PUBLISHED (bit 63) | kind (bits 61-62) | lap tag (bits 40-60) | len (bits 0-39)
 //! ```
 //!
 //! `tail` (written by the sender only) and `head` (written by the receiver
-//! only) are byte positions that only grow; the bytes in `head..tail` are
-//! published and unread. Frames start 8-aligned, so a length word never
-//! wraps around the end of the buffer; a payload may, and is copied in two
-//! pieces.
+//! only) are byte positions that only grow. Frames start 8-aligned, so a
+//! header never wraps around the end of the buffer; a payload may, and is
+//! copied in two pieces. The lap tag of a header at position `p` is
+//! `p / capacity` (its low 21 bits); a word is the header *of the frame at
+//! `p`* only if it is marked published and carries `p`'s tag.
 //!
-//! A message whose frame fits the buffer is published with one `Release`
-//! store of `tail` after it is complete. A larger one is published chunk by
-//! chunk ([`CHUNK`] bytes), and the receiver releases space chunk by chunk,
-//! so the two copies overlap on two CPUs.
+//! # Publication in band
+//!
+//! A frame that fits the buffer (a *whole* frame) is published by the
+//! `Release` store of its header, after its payload is written: the
+//! receiver polls the header word at its own position, in the cache line it
+//! must fetch for the payload anyway, and never reads the sender's `tail`
+//! for it. The sender still stores `tail` after each frame (a line the
+//! receiver no longer reads on its fast path, so the store stays in the
+//! sender's cache): it is where a sender starts, and what a frame larger
+//! than the buffer (a *stream* frame, kind `STREAM`) publishes chunk by
+//! chunk ([`CHUNK`] bytes) while the receiver releases space chunk by
+//! chunk, so the two copies overlap on two CPUs. The sender reads the
+//! receiver's `head` only when its cached copy says the frame does not
+//! fit, and the receiver stores `head` in batches (invariant 4): on the
+//! fast path neither side reads a line the other writes per message, only
+//! the frames themselves move between the CPUs.
 //!
 //! # Invariants
 //!
 //! 1. Only the (single) sender stores `tail`, only the receiver stores `head`;
-//!    `head <= tail <= head + capacity`.
+//!    `head <= tail <= head + capacity`. Frames published past `tail` exist
+//!    only between a header store and the `tail` store that follows it
+//!    (or after a sender died between the two: invariant 8).
 //! 2. Bytes in `tail..head + capacity` belong to the sender, bytes in
-//!    `head..tail` to the receiver; each side touches only its own bytes.
+//!    `head..tail` (and published frames past `tail`) to the receiver; each
+//!    side touches only its own bytes, except that the receiver reads (never
+//!    writes) the header word at its own position with an atomic load, and
+//!    the sender writes header words only with atomic stores.
 //! 3. A sender that dies mid-frame leaves a partial frame. The receiver
 //!    notices (the sender's pid is dead, checked while waiting), closes the
 //!    ring and reports [`Error::Disconnected`]: nothing after that frame can
 //!    be framed correctly, and an SPSC ring has no other sender to serve.
-//! 4. The receiver releases space lazily: while it still has frames it has
-//!    seen published, it stores `head` only once `capacity / 8` bytes have
-//!    gathered; it stores it at once when it reaches the last frame it knew
-//!    of, before it waits, and on drop. So the sender, when the ring is
-//!    full, refreshes its view of `head` once per batch rather than once per
-//!    message, and the two sides do not trade the `head` line back and
-//!    forth. The receiver's own position is `max(local, head)` (a handle
-//!    inherited across `fork` whose parent went on consuming starts from the
-//!    shared `head`). The cost: a receiver that is killed may leave up to
-//!    `capacity / 8` bytes of frames it had already returned unreleased, and
-//!    a receiver attached after it receives those frames again.
+//!    Only a stream frame can be partial: a whole frame is published in
+//!    one store.
+//! 4. The receiver releases space lazily: while the next frame is already
+//!    published, it stores `head` only once `capacity / 8` bytes have
+//!    gathered; it stores it at once when the next header is not published
+//!    yet (it has read everything there is), before it waits, and on drop.
+//!    So the sender, when the ring is full, refreshes its view of `head`
+//!    once per batch rather than once per message, and the two sides do not
+//!    trade the `head` line back and forth. The receiver's own position is
+//!    `max(local, head)` (a handle inherited across `fork` whose parent went
+//!    on consuming starts from the shared `head`). The cost: a receiver that
+//!    is killed may leave up to `capacity / 8` bytes of frames it had
+//!    already returned unreleased, and a receiver attached after it
+//!    receives those frames again.
 //! 5. A frame written in place ([`SpscSender::send_with`]) must not wrap, so
 //!    its payload is one slice. When it would, the sender first publishes a
-//!    length word of `u64::MAX` at the current position: "the rest of the
-//!    buffer is padding", and the receiver skips to the start of the buffer.
+//!    `WRAP` header at the current position: "the rest of the buffer is
+//!    padding", and the receiver skips to the start of the buffer.
 //! 6. A receiver that keeps up with a fast sender would fetch each frame's
-//!    cache lines and the `tail` line the moment they are written, so the
-//!    sender's next stores to them wait for the lines to come back: one
-//!    cross-CPU transfer per message on the sender's critical path. So a
-//!    receiver whose last receive found its message already there (it is in
-//!    a stream), and which now finds the ring empty, pauses briefly
-//!    (`SLIP_PAUSES` spin-loop hints, well under a microsecond to about one
-//!    on a virtual machine) before it looks again, letting the sender write
-//!    several frames undisturbed and then taking them in one sweep; measured
-//!    about +30 % messages per second. If the pause finds nothing, the
-//!    receiver leaves stream mode and waits as usual, so request/response
-//!    traffic, where the reply is never already there, never pauses.
+//!    cache lines the moment they are written, so the sender's next stores
+//!    to them wait for the lines to come back: one cross-CPU transfer per
+//!    message on the sender's critical path. So a receiver whose last
+//!    receive found its message already there (it is in a stream), and
+//!    which now finds the ring empty, pauses briefly (`SLIP_PAUSES`
+//!    spin-loop hints, well under a microsecond to about one on a virtual
+//!    machine) before it looks again, letting the sender write several
+//!    frames undisturbed and then taking them in one sweep; measured about
+//!    +30 % messages per second. If the pause finds nothing, the receiver
+//!    leaves stream mode and waits as usual, so request/response traffic,
+//!    where the reply is never already there, never pauses.
+//! 7. *The word after a frame is clean.* Before a frame (whole, wrap or
+//!    stream) becomes visible complete (its header, or for a stream frame
+//!    the final `tail` store), the word at its end holds either zero or, when
+//!    the frame ends exactly `capacity` past the `head` the sender knows, the
+//!    header the sender wrote at that `head` a lap earlier, whose tag is one
+//!    lap behind. The sender zeroes the word when it has 8 bytes to spare;
+//!    it fills the ring exactly only when the known `head` is at or past the
+//!    end of the last stream frame (`Control::stream`), so that `head` is a
+//!    frame boundary with a header, not the middle of a streamed payload.
+//!    Hence the receiver, arriving at the end of a frame, finds no stale
+//!    word that looks like a header for its position: a payload byte
+//!    pattern is never mistaken for a frame.
+//! 8. A sender's starting point is `tail` plus any whole or wrap frames
+//!    published past it (by a sender that died between a header store and
+//!    its `tail` store); the slow paths walk those (invariant 7 ends the
+//!    walk). A sender that died inside a stream frame (`tail` before the
+//!    recorded end of the stream frame that was published) leaves a torn
+//!    frame: the next sender closes the ring, as in invariant 3.
 
 use std::{
     cell::Cell,
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -132,7 +175,8 @@ impl SpscOptions {
         self
     }
     /// Largest message accepted (a guard against bad lengths; messages may
-    /// exceed the buffer).
+    /// exceed the buffer). At most 2^40 - 1: creating a ring with a larger
+    /// limit is [`Error::InvalidSize`].
     ///
     /// # Examples
     ///
@@ -204,6 +248,12 @@ fn layout(capacity: usize, max_message: usize) -> Result<(u64, usize)> {
             reason: "the message limit must be at least 1",
         });
     }
+    if max_message as u64 > LEN_MASK {
+        return Err(Error::InvalidSize {
+            size: max_message,
+            reason: "the message limit must be below 2^40 (a frame header holds 40 bits of length)",
+        });
+    }
     let cap = capacity.next_power_of_two();
     Ok((cap as u64, data_offset() + cap))
 }
@@ -220,21 +270,33 @@ struct Frame {
     end: u64,
     /// The shared `head` when it was found.
     shared: u64,
-    /// The `tail` known when it was found.
-    tail: u64,
 }
 
 /// How many spin-loop pauses a streaming receiver that caught up waits before
 /// it looks again (invariant 6).
 const SLIP_PAUSES: u32 = 16;
 
-/// A length word that marks the rest of the buffer as padding (invariant 5).
-const WRAP: u64 = u64::MAX;
+/// Set in every published header; a word without it is "nothing here yet".
+const PUBLISHED: u64 = 1 << 63;
+const KIND_SHIFT: u32 = 61;
+const KIND_MASK: u64 = 3;
+/// A complete frame that fits the buffer, published by its header.
+const WHOLE: u64 = 0;
+/// The rest of the buffer is padding (invariant 5); the length is unused.
+const WRAP: u64 = 1;
+/// A frame larger than the buffer, published through `tail` chunk by chunk.
+const STREAM: u64 = 2;
+const TAG_SHIFT: u32 = 40;
+const TAG_MASK: u64 = (1 << 21) - 1;
+/// The length field of a header; also the largest message limit.
+const LEN_MASK: u64 = (1 << 40) - 1;
 
 #[derive(Debug)]
 struct Inner {
     seg: SharedMemory,
     cap: u64,
+    /// `log2(cap)`: a position's lap is `pos >> shift`.
+    shift: u32,
     max: usize,
     spin: Duration,
 }
@@ -271,29 +333,37 @@ impl Inner {
         }
     }
 
-    /// Write a frame's length word at stream position `pos`.
+    /// The header word at stream position `pos`.
     ///
     /// # Safety
     ///
-    /// `pos` is 8-aligned (frames are) and the 8 bytes from it belong to the
-    /// sender. An 8-aligned word never wraps: the capacity is a power of two
-    /// of at least 64.
-    unsafe fn put_len(&self, pos: u64, len: u64) {
+    /// `pos` is 8-aligned (frames are). Every access to a header word while
+    /// the other side may access it is atomic (invariant 2).
+    #[inline]
+    unsafe fn word(&self, pos: u64) -> &AtomicU64 {
         let i = (pos & (self.cap - 1)) as usize;
-        // SAFETY: as the contract says; the data area is 128-aligned, so the
-        // word is aligned.
-        unsafe { (self.data().add(i) as *mut u64).write(len.to_le()) };
+        // SAFETY: an 8-aligned word inside the data area (the capacity is a
+        // power of two of at least 64, so it never wraps; the data area is
+        // 128-aligned, so the word is aligned), mapped as long as `self`.
+        unsafe { &*(self.data().add(i) as *const AtomicU64) }
     }
 
-    /// Read the length word at stream position `pos`.
-    ///
-    /// # Safety
-    ///
-    /// `pos` is 8-aligned and the 8 bytes from it are published to the receiver.
-    unsafe fn get_len(&self, pos: u64) -> u64 {
-        let i = (pos & (self.cap - 1)) as usize;
-        // SAFETY: as the contract says (see `put_len`).
-        u64::from_le(unsafe { (self.data().add(i) as *const u64).read() })
+    /// The header of a frame of `kind` and `len` bytes at position `pos`.
+    #[inline]
+    fn header(&self, kind: u64, pos: u64, len: u64) -> u64 {
+        PUBLISHED | kind << KIND_SHIFT | ((pos >> self.shift) & TAG_MASK) << TAG_SHIFT | len
+    }
+
+    /// `(kind, len)` of the frame published at `pos`, or `None` if the word
+    /// there is not its header (zero, or a header a lap old: invariant 7).
+    /// `Acquire`: a whole frame's payload is visible once this returns it.
+    #[inline]
+    fn published(&self, pos: u64) -> Option<(u64, u64)> {
+        // SAFETY: frame positions are 8-aligned; the load is atomic.
+        let h = unsafe { self.word(pos) }.load(Ordering::Acquire);
+        let tag = (pos >> self.shift) & TAG_MASK;
+        (h & PUBLISHED != 0 && (h >> TAG_SHIFT) & TAG_MASK == tag)
+            .then_some(((h >> KIND_SHIFT) & KIND_MASK, h & LEN_MASK))
     }
 
     /// Copy `n` bytes at stream position `pos` to `dst`.
@@ -347,6 +417,7 @@ impl SpscRing {
             inner: Arc::new(Inner {
                 seg,
                 cap,
+                shift: cap.trailing_zeros(),
                 max: opts.max_message,
                 spin: opts.spin,
             }),
@@ -357,8 +428,8 @@ impl SpscRing {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSize`] for a capacity outside 64..=2^40 or a zero
-    /// message limit; as [`SharedMemory::create`].
+    /// [`Error::InvalidSize`] for a capacity outside 64..=2^40 or a
+    /// message limit of 0 or above 2^40 - 1; as [`SharedMemory::create`].
     ///
     /// # Examples
     ///
@@ -429,6 +500,7 @@ impl SpscRing {
             inner: Arc::new(Inner {
                 seg,
                 cap,
+                shift: cap.trailing_zeros(),
                 max,
                 spin: SpscOptions::new().spin,
             }),
@@ -460,7 +532,7 @@ impl SpscRing {
         Ok(SpscSender {
             inner: self.inner.clone(),
             reg,
-            head: Cell::new(0),
+            head: Cell::new(ctl.head.0.load(Ordering::Acquire)),
             busy: Cell::new(false),
         })
     }
@@ -564,28 +636,123 @@ const NESTED_SEND: Error =
     Error::Unsupported("a send from inside send_with's closure on the same sender");
 
 impl SpscSender {
-    /// Wait until `need` bytes from `pos` are free; returns the free count.
-    fn room(&self, pos: u64, need: u64, w: Wait) -> Result<u64> {
+    /// Wait until `ok(head)` holds for the shared `head`; returns it (and
+    /// caches it).
+    fn wait_head(&self, w: Wait, ok: impl Fn(u64) -> bool) -> Result<u64> {
         let ctl = self.inner.ctl();
-        let cap = self.inner.cap;
-        let free = |h: u64| cap - (pos - h);
-        if free(self.head.get()) >= need {
-            return Ok(free(self.head.get()));
+        if ok(self.head.get()) {
+            return Ok(self.head.get());
         }
         let probe = || {
             let h = ctl.head.0.load(Ordering::Acquire);
             self.head.set(h);
-            (free(h) >= need).then(|| free(h))
+            ok(h).then_some(h)
         };
-        if let Some(f) = probe() {
-            return Ok(f);
+        if let Some(h) = probe() {
+            return Ok(h);
         }
         block(&ctl.space_sig.0, w, |scan| {
-            if let Some(f) = probe() {
-                return Some(Ok(f));
+            if let Some(h) = probe() {
+                return Some(Ok(h));
             }
             ctl.gone(RECEIVER, scan).then_some(Err(Error::Disconnected))
         })
+    }
+
+    /// Wait until `need` bytes from `pos` are free; returns the free count.
+    fn room(&self, pos: u64, need: u64, w: Wait) -> Result<u64> {
+        let cap = self.inner.cap;
+        let h = self.wait_head(w, |h| h <= pos && pos - h <= cap && cap - (pos - h) >= need)?;
+        Ok(cap - (pos - h))
+    }
+
+    /// Whether a frame of `frame <= cap` bytes may be written at `start`
+    /// when the receiver has released everything before `head`: it fits,
+    /// and the word after it can be made clean (invariant 7) — there are 8
+    /// bytes to spare, or it fills the ring exactly and `head` is not inside
+    /// a streamed payload.
+    #[inline]
+    fn fits(&self, start: u64, head: u64, frame: u64) -> bool {
+        // A cached `head` may be behind by more than a lap (a new handle).
+        if head > start || start - head > self.inner.cap {
+            return false;
+        }
+        let free = self.inner.cap - (start - head);
+        free >= frame + 8
+            || (free == frame && head >= self.inner.ctl().stream.0[1].load(Ordering::Relaxed))
+    }
+
+    /// Wait until a frame of `frame <= cap` bytes may be written at `start`.
+    fn room_for(&self, start: u64, frame: u64, w: Wait) -> Result<()> {
+        self.wait_head(w, |h| self.fits(start, h, frame))?;
+        Ok(())
+    }
+
+    /// Make the word after a frame of `frame` bytes at `start` clean
+    /// (invariant 7): zero it when the cached `head` leaves 8 bytes to
+    /// spare; otherwise the frame fills the ring exactly and the word holds
+    /// the header at `head`, a lap old.
+    ///
+    /// # Safety
+    ///
+    /// [`fits`](Self::fits) held for the cached `head` (which only grows).
+    #[inline]
+    unsafe fn clean_after(&self, start: u64, frame: u64) {
+        let inner = &*self.inner;
+        if inner.cap - (start - self.head.get()) >= frame + 8 {
+            // SAFETY: the 8 bytes after the frame are free, so ours
+            // (invariant 2); 8-aligned.
+            unsafe { inner.word(start + frame) }.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Where the next frame goes: `tail`, plus any frames a sender that
+    /// died between a header store and its `tail` store published past it
+    /// (invariant 8), which it adopts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] (the ring is closed) if a sender died inside
+    /// a stream frame; [`Error::Incompatible`] for a corrupt header.
+    fn start(&self) -> Result<u64> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        let tail = ctl.tail.0.load(Ordering::Acquire);
+        let [s0, s1] = [0, 1].map(|i| ctl.stream.0[i].load(Ordering::Acquire));
+        if tail < s1 {
+            if tail > s0 || inner.published(s0).is_some() {
+                // A stream frame published and never finished: torn.
+                ctl.close();
+                return Err(Error::Disconnected);
+            }
+            // Its sender died before publishing it: nothing to undo.
+            ctl.stream.0[1].store(tail, Ordering::Release);
+        }
+        let mut pos = tail;
+        while let Some((kind, len)) = inner.published(pos) {
+            pos += match kind {
+                WHOLE if len as usize <= inner.max && frame_len(len as usize) <= inner.cap => {
+                    frame_len(len as usize)
+                }
+                WRAP => inner.cap - (pos & (inner.cap - 1)),
+                STREAM => {
+                    ctl.close();
+                    return Err(Error::Disconnected);
+                }
+                _ => {
+                    ctl.close();
+                    return Err(Error::Incompatible("corrupt frame header in ring"));
+                }
+            };
+            if pos - tail > inner.cap {
+                ctl.close();
+                return Err(Error::Incompatible("corrupt frame header in ring"));
+            }
+        }
+        if pos != tail {
+            ctl.tail.0.store(pos, Ordering::Release);
+        }
+        Ok(pos)
     }
 
     fn send_wait(&self, msg: &[u8], timeout: Option<Duration>, try_only: bool) -> Result<()> {
@@ -604,53 +771,74 @@ impl SpscSender {
         if ctl.gone(RECEIVER, false) {
             return Err(Error::Disconnected);
         }
-        let start = ctl.tail.0.load(Ordering::Relaxed);
+        let start = self.start()?;
         if self.head.get() > start {
             self.head.set(ctl.head.0.load(Ordering::Acquire));
         }
         let frame = frame_len(msg.len());
-        let first = frame.min(inner.cap);
-        if try_only {
-            if frame > inner.cap {
-                return Err(Error::MessageTooLarge {
-                    len: msg.len(),
-                    max: inner.cap as usize - 8,
-                });
+        let w = Wait::new(inner.spin, timeout);
+        if frame <= inner.cap {
+            if try_only {
+                let h = ctl.head.0.load(Ordering::Acquire);
+                self.head.set(h);
+                if !self.fits(start, h, frame) {
+                    return Err(Error::Full);
+                }
+            } else {
+                self.room_for(start, frame, w)?;
             }
-            if inner.cap - (start - ctl.head.0.load(Ordering::Acquire)) < frame {
-                return Err(Error::Full);
-            }
+            // SAFETY: `fits` holds for the cached head.
+            let (end, header) = unsafe { self.write_frame(start, msg) };
+            self.publish(start, header, end);
+            return Ok(());
         }
-        let mut free = self.room(start, first, Wait::new(inner.spin, timeout))?;
-        // SAFETY: `first >= 8` bytes from the 8-aligned `start` are free, so
-        // ours (invariant 2).
-        unsafe { inner.put_len(start, msg.len() as u64) };
+        if try_only {
+            return Err(Error::MessageTooLarge {
+                len: msg.len(),
+                max: inner.cap as usize - 8,
+            });
+        }
+        self.stream(start, msg, w)
+    }
+
+    /// Stream a message whose frame is larger than the buffer through it.
+    fn stream(&self, start: u64, msg: &[u8], w: Wait) -> Result<()> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        let end = start + frame_len(msg.len());
+        // The whole buffer, so the receiver finds one frame in it.
+        let mut free = self.room(start, inner.cap, w)? - 8;
+        // Recorded before the header (invariants 7 and 8).
+        ctl.stream.0[0].store(start, Ordering::Release);
+        ctl.stream.0[1].store(end, Ordering::Release);
+        let header = inner.header(STREAM, start, msg.len() as u64);
+        // SAFETY: the buffer is free, so ours; atomic header store.
+        unsafe { inner.word(start) }.store(header, Ordering::Release);
+        let nowait = Wait::new(inner.spin, None);
         let mut pos = start + 8;
-        free -= 8;
-        let streaming = frame > free + 8;
         let mut rest = msg;
         while !rest.is_empty() {
             if free == 0 {
-                free = self.room(pos, 1, Wait::new(inner.spin, None))?;
+                free = self.room(pos, 1, nowait)?;
             }
-            let n = rest
-                .len()
-                .min(free as usize)
-                .min(if streaming { CHUNK } else { usize::MAX });
+            let n = rest.len().min(free as usize).min(CHUNK);
             // SAFETY: n <= free bytes from `pos` are ours.
             unsafe { inner.put(pos, &rest[..n]) };
             pos += n as u64;
             free -= n as u64;
             rest = &rest[n..];
-            if streaming {
-                ctl.tail.0.store(pos, Ordering::Release);
-                ctl.data_sig.0.notify();
-            }
+            // The last payload bytes (at least one: the padding is under 8
+            // bytes) wait for the final store, so `tail == end` always means
+            // "complete, and the word after it clean".
+            ctl.tail.0.store(pos.min(end - 8), Ordering::Release);
+            ctl.data_sig.0.notify();
         }
-        let end = start + frame;
-        if end - pos > free {
-            self.room(pos, end - pos, Wait::new(inner.spin, None))?;
-        }
+        // The word after the frame must be clean before `tail` reaches the
+        // end (invariant 7); the receiver frees the room as it reads (up to
+        // `end - 8`, which leaves the 8 bytes needed).
+        self.room(pos, end + 8 - pos, nowait)?;
+        // SAFETY: the 8 bytes at `end` are free, so ours; 8-aligned.
+        unsafe { inner.word(end) }.store(0, Ordering::Relaxed);
         ctl.tail.0.store(end, Ordering::Release);
         ctl.data_sig.0.notify();
         Ok(())
@@ -687,8 +875,8 @@ impl SpscSender {
 
     /// The fast path of every send: if the receiver is there and the whole
     /// frame fits the space already known to be free, write it and publish
-    /// it with one `Release` store. `false` means "take the slow path" (which
-    /// re-checks everything).
+    /// it with one `Release` store of its header. `false` means "take the
+    /// slow path" (which re-checks everything).
     #[inline]
     fn send_now(&self, msg: &[u8]) -> bool {
         let ctl = self.inner.ctl();
@@ -696,9 +884,12 @@ impl SpscSender {
             return false;
         }
         let start = ctl.tail.0.load(Ordering::Relaxed);
+        if self.inner.published(start).is_some() {
+            return false; // frames past `tail` to adopt (invariant 8)
+        }
         match self.write_now(start, msg) {
-            Some(end) => {
-                self.publish(end);
+            Some((end, header)) => {
+                self.publish(start, header, end);
                 true
             }
             None => false,
@@ -706,31 +897,48 @@ impl SpscSender {
     }
 
     /// Write `msg`'s frame at stream position `start` without publishing it,
-    /// if it fits the space already known to be free; returns the frame's end.
+    /// if it fits the space already known to be free; returns the frame's
+    /// end and the header that publishes it.
     #[inline]
-    fn write_now(&self, start: u64, msg: &[u8]) -> Option<u64> {
+    fn write_now(&self, start: u64, msg: &[u8]) -> Option<(u64, u64)> {
         let inner = &*self.inner;
         let frame = frame_len(msg.len());
-        if msg.len() > inner.max || frame > inner.cap {
+        if msg.len() > inner.max || frame > inner.cap || !self.fits(start, self.head.get(), frame) {
             return None;
         }
-        let head = self.head.get();
-        if head > start || inner.cap - (start - head) < frame {
-            return None;
-        }
-        // SAFETY: `frame` bytes from the 8-aligned `start` are free, so ours
-        // (invariant 2); the payload follows the length word inside the frame.
-        unsafe {
-            inner.put_len(start, msg.len() as u64);
-            inner.put(start + 8, msg);
-        }
-        Some(start + frame)
+        // SAFETY: `fits` holds for the cached head.
+        Some(unsafe { self.write_frame(start, msg) })
     }
 
-    /// Publish every frame written up to `end` and wake a sleeping receiver.
+    /// Write `msg`'s payload at `start` and clean the word after its frame;
+    /// returns the frame's end and its header (not stored yet).
+    ///
+    /// # Safety
+    ///
+    /// [`fits`](Self::fits) holds for the cached `head` and a frame of
+    /// `msg` (which is within the message limit) at `start`.
     #[inline]
-    fn publish(&self, end: u64) {
+    unsafe fn write_frame(&self, start: u64, msg: &[u8]) -> (u64, u64) {
+        let inner = &*self.inner;
+        let frame = frame_len(msg.len());
+        // SAFETY: `frame` bytes from the 8-aligned `start` are free, so ours
+        // (invariant 2); the payload follows the header inside the frame; the
+        // caller's `fits` is what `clean_after` needs.
+        unsafe {
+            inner.put(start + 8, msg);
+            self.clean_after(start, frame);
+        }
+        (start + frame, inner.header(WHOLE, start, msg.len() as u64))
+    }
+
+    /// Publish the frames written from `start` to `end` by storing the
+    /// first one's `header` (any others already carry theirs), advance
+    /// `tail`, and wake a sleeping receiver.
+    #[inline]
+    fn publish(&self, start: u64, header: u64, end: u64) {
         let ctl = self.inner.ctl();
+        // SAFETY: `start` is the 8-aligned start of a frame of ours; atomic.
+        unsafe { self.inner.word(start) }.store(header, Ordering::Release);
         ctl.tail.0.store(end, Ordering::Release);
         ctl.data_sig.0.notify();
     }
@@ -787,7 +995,7 @@ impl SpscSender {
         if ctl.gone(RECEIVER, false) {
             return Err(Error::Disconnected);
         }
-        let mut start = ctl.tail.0.load(Ordering::Relaxed);
+        let mut start = self.start()?;
         if self.head.get() > start {
             self.head.set(ctl.head.0.load(Ordering::Acquire));
         }
@@ -797,13 +1005,13 @@ impl SpscSender {
             // Pad to the end of the buffer and publish the padding alone: the
             // frame after it may need the space the padding frees as it is read.
             let pad = inner.cap - i;
-            self.room(start, pad, wait)?;
-            // SAFETY: the `pad >= 8` bytes from the 8-aligned `start` are free.
-            unsafe { inner.put_len(start, WRAP) };
+            self.room_for(start, pad, wait)?;
+            // SAFETY: `fits` holds for the padding as a frame.
+            unsafe { self.clean_after(start, pad) };
+            self.publish(start, inner.header(WRAP, start, 0), start + pad);
             start += pad;
-            self.publish(start);
         }
-        self.room(start, frame, wait)?;
+        self.room_for(start, frame, wait)?;
         /// Clears `busy` even if `fill` unwinds.
         struct Busy<'a>(&'a Cell<bool>);
         impl Drop for Busy<'_> {
@@ -816,22 +1024,23 @@ impl SpscSender {
         // SAFETY: `frame` bytes from `start` are free, so ours (invariant 2),
         // and do not wrap: `start` is at the buffer's start or the frame fit
         // before its end. A send from inside `fill` is refused (`busy`), so
-        // nothing else writes there until we publish.
+        // nothing else writes there until we publish. `fits` held for the
+        // cached head (`room_for`), as `clean_after` needs.
         let r = unsafe {
-            inner.put_len(start, len as u64);
+            self.clean_after(start, frame);
             let at = ((start + 8) & (inner.cap - 1)) as usize;
             fill(std::slice::from_raw_parts_mut(inner.data().add(at), len))
         };
         drop(guard);
-        self.publish(start + frame);
+        self.publish(start, inner.header(WHOLE, start, len as u64), start + frame);
         Ok(r)
     }
 
     /// Send several messages in order, publishing them together: every
     /// message that fits the space known to be free is written first and the
-    /// whole group is made visible with one store, so the receiver's CPU
-    /// fetches the shared position once per group instead of once per
-    /// message. A message that does not fit waits (or streams) as in
+    /// whole group is made visible with one store (the first frame's
+    /// header, stored last), so the receiver does not read the group's cache
+    /// lines while the sender is still writing them. A message that does not fit waits (or streams) as in
     /// [`send`](Self::send), after everything before it has been published.
     ///
     /// # Errors
@@ -857,18 +1066,30 @@ impl SpscSender {
         let ctl = self.inner.ctl();
         let mut i = 0;
         while i < msgs.len() {
-            if self.reg.current() && !ctl.gone(RECEIVER, false) {
-                let start = ctl.tail.0.load(Ordering::Relaxed);
+            let start = ctl.tail.0.load(Ordering::Relaxed);
+            if self.reg.current()
+                && !ctl.gone(RECEIVER, false)
+                && self.inner.published(start).is_none()
+            {
+                // The first frame's header is stored last: the receiver
+                // reaches the others only through it, so it publishes all.
+                let mut first = None;
                 let mut end = start;
                 while let Some(m) = msgs.get(i) {
-                    match self.write_now(end, m.as_ref()) {
-                        Some(e) => end = e,
-                        None => break,
+                    let Some((e, header)) = self.write_now(end, m.as_ref()) else {
+                        break;
+                    };
+                    if first.is_none() {
+                        first = Some(header);
+                    } else {
+                        // SAFETY: the 8-aligned start of a frame of ours.
+                        unsafe { self.inner.word(end) }.store(header, Ordering::Release);
                     }
+                    end = e;
                     i += 1;
                 }
-                if end > start {
-                    self.publish(end);
+                if let Some(header) = first {
+                    self.publish(start, header, end);
                 }
             }
             if let Some(m) = msgs.get(i) {
@@ -946,7 +1167,7 @@ impl Drop for SpscSender {
 pub struct SpscReceiver {
     inner: Arc<Inner>,
     reg: Registration,
-    /// Last seen `tail` (a hint; refreshed when data seems short).
+    /// Last seen `tail` (read only while a stream frame is received).
     tail: Cell<u64>,
     /// How far this handle has consumed; ahead of the shared `head` while
     /// released space waits to be published in a batch (invariant 4).
@@ -975,11 +1196,14 @@ impl std::fmt::Debug for Scratch {
 }
 
 impl SpscReceiver {
-    /// Wait until `need` bytes from `pos` are published; returns the count.
-    /// `mid_frame`: the sender vanishing now poisons the ring.
-    fn data(&self, pos: u64, need: u64, w: Wait, mid_frame: bool) -> Result<u64> {
+    /// Wait until `need` bytes of a stream frame from `pos` are published
+    /// through `tail`; returns the count. The sender vanishing now leaves a
+    /// torn frame, so the ring is closed (invariant 3).
+    fn stream_data(&self, pos: u64, need: u64, w: Wait) -> Result<u64> {
         let ctl = self.inner.ctl();
-        let avail = |t: u64| t.wrapping_sub(pos);
+        // `tail` may still be short of `pos`: a stream header is seen in band
+        // before its first chunk is published.
+        let avail = |t: u64| t.saturating_sub(pos);
         if self.tail.get() >= pos && avail(self.tail.get()) >= need {
             return Ok(avail(self.tail.get()));
         }
@@ -1000,10 +1224,27 @@ impl SpscReceiver {
                 if let Some(a) = probe() {
                     return Some(Ok(a));
                 }
-                if mid_frame {
-                    ctl.close();
-                }
+                ctl.close();
                 return Some(Err(Error::Disconnected));
+            }
+            None
+        })
+    }
+
+    /// Wait until the frame at `pos` is published; returns its kind and length.
+    fn header(&self, pos: u64, w: Wait) -> Result<(u64, u64)> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
+        if let Some(k) = inner.published(pos) {
+            return Ok(k);
+        }
+        block(&ctl.data_sig.0, w, |scan| {
+            if let Some(k) = inner.published(pos) {
+                return Some(Ok(k));
+            }
+            if ctl.gone(SENDER, scan) {
+                // Re-check: the sender may have published just before leaving.
+                return Some(inner.published(pos).ok_or(Error::Disconnected));
             }
             None
         })
@@ -1018,12 +1259,11 @@ impl SpscReceiver {
         self.reg.ensure(ctl)?;
         self.release();
         let mut start = ctl.head.0.load(Ordering::Relaxed);
-        let len = loop {
-            self.data(start, 8, w, false)?;
-            // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
-            let len = unsafe { inner.get_len(start) };
-            if len != WRAP {
-                break len;
+        self.head.set(start);
+        let (kind, len) = loop {
+            let (kind, len) = self.header(start, w)?;
+            if kind != WRAP {
+                break (kind, len);
             }
             // Padding up to the end of the buffer (invariant 5).
             start += inner.cap - (start & (inner.cap - 1));
@@ -1031,38 +1271,51 @@ impl SpscReceiver {
             self.head.set(start);
             ctl.space_sig.0.notify();
         };
-        if len > inner.max as u64 {
+        let frame = if len > inner.max as u64 {
+            None
+        } else {
+            Some(frame_len(len as usize))
+        };
+        let Some(frame) = frame.filter(|&f| match kind {
+            WHOLE => f <= inner.cap,
+            STREAM => f > inner.cap,
+            _ => false,
+        }) else {
             ctl.close();
-            return Err(Error::Incompatible("corrupt frame length in ring"));
-        }
+            return Err(Error::Incompatible("corrupt frame header in ring"));
+        };
         let len = len as usize;
-        let frame = frame_len(len);
-        let streaming = frame > inner.cap;
+        let end = start + frame;
         out.clear();
         out.reserve(len);
-        let mut pos = start + 8;
-        let mut got = 0usize;
-        let nowait = Wait::new(inner.spin, None);
-        while got < len {
-            let avail = self.data(pos, 1, nowait, true)?;
-            let n = (len - got)
-                .min(avail as usize)
-                .min(if streaming { CHUNK } else { usize::MAX });
-            // SAFETY: n published bytes at `pos`; `out` has room for len bytes.
+        if kind == WHOLE {
+            // SAFETY: the whole frame is published (its header was read with
+            // `Acquire`); `out` has room for `len` bytes.
             unsafe {
-                inner.get(pos, out.as_mut_ptr().add(got), n);
-                out.set_len(got + n);
+                inner.get(start + 8, out.as_mut_ptr(), len);
+                out.set_len(len);
             }
-            got += n;
-            pos += n as u64;
-            if streaming {
+        } else {
+            let mut pos = start + 8;
+            let mut got = 0usize;
+            let nowait = Wait::new(inner.spin, None);
+            while got < len {
+                let avail = self.stream_data(pos, 1, nowait)?;
+                let n = (len - got).min(avail as usize).min(CHUNK);
+                // SAFETY: n published bytes at `pos`; `out` has room for len bytes.
+                unsafe {
+                    inner.get(pos, out.as_mut_ptr().add(got), n);
+                    out.set_len(got + n);
+                }
+                got += n;
+                pos += n as u64;
                 ctl.head.0.store(pos, Ordering::Release);
                 self.head.set(pos);
                 ctl.space_sig.0.notify();
             }
+            // The sender stores `tail = end` once the word at `end` is clean.
+            self.stream_data(pos, end - pos, nowait)?;
         }
-        let end = start + frame;
-        self.data(pos, end - pos, nowait, true)?;
         ctl.head.0.store(end, Ordering::Release);
         self.head.set(end);
         ctl.space_sig.0.notify();
@@ -1152,56 +1405,40 @@ impl SpscReceiver {
         }
         let shared = ctl.head.0.load(Ordering::Relaxed);
         let mut start = self.head.get().max(shared);
-        let mut tail = self.tail.get();
         loop {
-            if tail < start || tail - start < 8 {
-                tail = ctl.tail.0.load(Ordering::Acquire);
-                self.tail.set(tail);
-                if tail < start || tail - start < 8 {
-                    return None;
-                }
-            }
-            // SAFETY: 8 published bytes at the 8-aligned `start` (invariant 2).
-            let len = unsafe { inner.get_len(start) };
-            if len == WRAP {
+            let (kind, len) = inner.published(start)?;
+            if kind == WRAP {
                 // The rest of the buffer is padding (invariant 5).
                 start += inner.cap - (start & (inner.cap - 1));
                 self.head.set(start);
                 continue;
             }
-            if len > inner.max as u64 {
+            if kind != WHOLE || len > inner.max as u64 {
                 return None;
             }
             let frame = frame_len(len as usize);
             if frame > inner.cap {
                 return None;
             }
-            if tail - start < frame {
-                tail = ctl.tail.0.load(Ordering::Acquire);
-                self.tail.set(tail);
-                if tail - start < frame {
-                    return None;
-                }
-            }
             return Some(Frame {
                 start,
                 len: len as usize,
                 end: start + frame,
                 shared,
-                tail,
             });
         }
     }
 
     /// Mark the frame `f` (from `peek_now`) as read. Its space is released
-    /// now if it was the last frame known to be published (the next call
-    /// refreshes `tail` and may wait), else once a batch has gathered
-    /// (invariant 4).
+    /// now if no frame after it is published yet (the receiver has read
+    /// everything there is), else once a batch has gathered (invariant 4).
     #[inline]
     fn consume(&self, f: &Frame) {
         let ctl = self.inner.ctl();
         self.head.set(f.end);
-        if f.end == f.tail || f.end - f.shared >= self.inner.cap / RELEASE_BATCH {
+        if f.end - f.shared >= self.inner.cap / RELEASE_BATCH
+            || self.inner.published(f.end).is_none()
+        {
             ctl.head.0.store(f.end, Ordering::Release);
             ctl.space_sig.0.notify();
         }
