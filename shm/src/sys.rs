@@ -160,6 +160,13 @@ pub(crate) fn heavy_barrier() -> bool {
     ok
 }
 
+/// The CPU this thread runs on, if the system says.
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let c = unsafe { libc::sched_getcpu() };
+    u32::try_from(c).ok()
+}
+
 /// Give the CPU to another runnable thread, if any.
 pub(crate) fn yield_now() {
     // SAFETY: sched_yield has no preconditions.

@@ -334,6 +334,7 @@ impl Inner {
                 }
                 state.store(enc(pos, FULL, 0), Ordering::Release);
                 ctl.data_sig.0.notify();
+                ctl.space_sig.0.note_cpu();
                 return Some(());
             } else if d == 0 {
                 let _ =
@@ -399,6 +400,7 @@ impl Inner {
                 }
                 state.store(enc(pos.wrapping_add(self.cap), EMPTY, 0), Ordering::Release);
                 ctl.space_sig.0.notify();
+                ctl.data_sig.0.note_cpu();
                 return Some(());
             } else if d == 0 && phase == READING {
                 let _ =
@@ -709,6 +711,7 @@ impl MpmcSender {
         let ctl = self.inner.ctl();
         block(
             &ctl.space_sig.0,
+            &ctl.data_sig.0,
             Wait::new(self.inner.spin, timeout),
             |scan| {
                 if ctl.gone(RECEIVER, scan) {
@@ -845,6 +848,7 @@ impl MpmcReceiver {
         }
         block(
             &ctl.data_sig.0,
+            &ctl.space_sig.0,
             Wait::new(self.inner.spin, timeout),
             |scan| {
                 if self.inner.try_recv(out, scan).is_some() {

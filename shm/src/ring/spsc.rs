@@ -651,7 +651,7 @@ impl SpscSender {
         if let Some(h) = probe() {
             return Ok(h);
         }
-        block(&ctl.space_sig.0, w, |scan| {
+        block(&ctl.space_sig.0, &ctl.data_sig.0, w, |scan| {
             if let Some(h) = probe() {
                 return Some(Ok(h));
             }
@@ -937,6 +937,7 @@ impl SpscSender {
     #[inline]
     fn publish(&self, start: u64, header: u64, end: u64) {
         let ctl = self.inner.ctl();
+        ctl.space_sig.0.note_cpu();
         // SAFETY: `start` is the 8-aligned start of a frame of ours; atomic.
         unsafe { self.inner.word(start) }.store(header, Ordering::Release);
         ctl.tail.0.store(end, Ordering::Release);
@@ -1215,7 +1216,7 @@ impl SpscReceiver {
         if let Some(a) = probe() {
             return Ok(a);
         }
-        block(&ctl.data_sig.0, w, |scan| {
+        block(&ctl.data_sig.0, &ctl.space_sig.0, w, |scan| {
             if let Some(a) = probe() {
                 return Some(Ok(a));
             }
@@ -1238,7 +1239,7 @@ impl SpscReceiver {
         if let Some(k) = inner.published(pos) {
             return Ok(k);
         }
-        block(&ctl.data_sig.0, w, |scan| {
+        block(&ctl.data_sig.0, &ctl.space_sig.0, w, |scan| {
             if let Some(k) = inner.published(pos) {
                 return Some(Ok(k));
             }
@@ -1319,6 +1320,7 @@ impl SpscReceiver {
         ctl.head.0.store(end, Ordering::Release);
         self.head.set(end);
         ctl.space_sig.0.notify();
+        ctl.data_sig.0.note_cpu();
         Ok(())
     }
 
@@ -1435,6 +1437,7 @@ impl SpscReceiver {
     #[inline]
     fn consume(&self, f: &Frame) {
         let ctl = self.inner.ctl();
+        ctl.data_sig.0.note_cpu();
         self.head.set(f.end);
         if f.end - f.shared >= self.inner.cap / RELEASE_BATCH
             || self.inner.published(f.end).is_none()
