@@ -799,3 +799,74 @@ fn spsc_frames_that_fill_the_ring_exactly_leave_no_stale_header() {
         Err(Error::InvalidSize { .. })
     ));
 }
+
+/// The receiver side of the SPSC crash test: a receiving child is SIGKILLed
+/// at a random point while the parent streams (whole frames only: a
+/// receiver killed inside a streamed frame leaves its successor mid-frame).
+/// The parent's send must end in `Disconnected`, not hang; a new receiver
+/// then gets an unbroken, intact run of messages ending with the last one
+/// sent (it may start with some the dead child had already taken: up to
+/// capacity / 8 bytes it had not released), and the ring keeps working.
+#[test]
+fn spsc_receiver_killed_at_random_points_loses_nothing_it_had_not_taken() {
+    let _serial = common::serial();
+    let rounds = if stress() { 200 } else { 20 };
+    let ring = SpscRing::anonymous(&SpscOptions::new().capacity(1024)).unwrap();
+    let tx = ring.sender().unwrap();
+    let me = std::process::id();
+    let mut rng = Rng::new();
+    // Whole frames only (see above): message numbers with a streamed size
+    // are skipped.
+    let whole = |k: u32| spsc_msg(me, k).len() <= 1000;
+    let after = |k: u32| (k + 1..).find(|&j| whole(j)).unwrap();
+    let mut n = 0u32; // the next message number to send
+    for round in 0..rounds {
+        let rx = ring.receiver().unwrap();
+        let pid = fork_child(|| {
+            let mut buf = Vec::new();
+            while rx.recv_into(&mut buf).is_ok() {
+                std::hint::black_box(&buf);
+            }
+            0
+        });
+        drop(rx);
+        let delay = Duration::from_micros(rng.below(3000));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            kill_and_reap(pid)
+        });
+        let start = Instant::now();
+        let mut last = None;
+        loop {
+            match tx.send(&spsc_msg(me, n)) {
+                Ok(()) => last = Some(n),
+                Err(Error::Disconnected) => break,
+                Err(e) => panic!("round {round}: send: {e}"),
+            }
+            n = after(n);
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "round {round}: the send never ends"
+            );
+        }
+        assert_eq!(killer.join().unwrap(), -libc::SIGKILL);
+        let rx = ring.receiver().unwrap();
+        let mut got = None;
+        while let Ok(m) = rx.try_recv() {
+            let (p, k) = spsc_parse(&m);
+            assert_eq!(p, me);
+            if let Some(prev) = got {
+                assert_eq!(k, after(prev), "round {round}: lost, reordered or repeated");
+            }
+            got = Some(k);
+        }
+        if got.is_some() {
+            assert_eq!(got, last, "round {round}: the newest messages were lost");
+        }
+        // Usable afterwards.
+        let m = spsc_msg(me, n);
+        n = after(n);
+        tx.try_send(&m).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), m);
+    }
+}
