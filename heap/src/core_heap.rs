@@ -9,7 +9,7 @@
 //!         cache[class]: [ptr; 64]                     freed blocks, reused first
 //!         used[class] ---> pool <-> pool <-> pool     pools with a free block
 //!         usable      ---> arena <-> arena ...        arenas with free pools, fullest first
-//!         reserve     ---> arena -> arena             empty arenas kept mapped (<= ARENA_RESERVE)
+//!         reserve     ---> arena -> arena             empty arenas kept mapped (<= reserve_cap)
 //!         all         ---> every arena of this heap
 //! ```
 //!
@@ -44,8 +44,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::arena::{self, Arena, arena_of};
 use crate::geometry::{
-    ARENA_RESERVE, ARENA_SIZE, FREE_CACHE_SIZE, NB_SMALL_SIZE_CLASSES, POOLS_PER_ARENA,
-    blocks_per_pool, class_size,
+    ARENA_RESERVE, ARENA_RESERVE_MAX, ARENA_SIZE, FREE_CACHE_SIZE, NB_SMALL_SIZE_CLASSES,
+    POOLS_PER_ARENA, blocks_per_pool, class_size,
 };
 use crate::pool::{self, Pool, block_ptr, pool_of};
 use crate::stats::{ClassStats, Stats};
@@ -85,6 +85,12 @@ pub(crate) struct CoreHeap {
     usable: *mut Arena,
     reserve: *mut Arena,
     nreserve: usize,
+    /// How many empty arenas the reserve may hold now: [`ARENA_RESERVE`], raised
+    /// (up to [`ARENA_RESERVE_MAX`]) each time the heap maps a fresh arena after
+    /// having unmapped some, back to [`ARENA_RESERVE`] on `trim`.
+    reserve_cap: usize,
+    /// Arenas unmapped since the last fresh mapping (the thrash signal).
+    unmapped_since_map: usize,
     all: *mut Arena,
     me: *const HeapBox,
     arenas_allocated: usize,
@@ -124,6 +130,8 @@ impl HeapBox {
                     usable: ptr::null_mut(),
                     reserve: ptr::null_mut(),
                     nreserve: 0,
+                    reserve_cap: ARENA_RESERVE,
+                    unmapped_since_map: 0,
                     all: ptr::null_mut(),
                     me: hb,
                     arenas_allocated: 0,
@@ -434,6 +442,12 @@ impl CoreHeap {
         if base.is_null() {
             return ptr::null_mut();
         }
+        if self.unmapped_since_map > 0 {
+            // Mapping again what was just unmapped: this heap churns in batches
+            // bigger than its reserve; keep that many more next time.
+            self.reserve_cap = (self.reserve_cap + self.unmapped_since_map).min(ARENA_RESERVE_MAX);
+            self.unmapped_since_map = 0;
+        }
         arena_map::insert(base);
         // Block and header pointers are re-derived from this provenance (pool_of).
         let _ = base.expose_provenance();
@@ -527,7 +541,7 @@ impl CoreHeap {
 
     /// An arena became empty: keep it in the reserve, or give it back to the OS.
     unsafe fn retire_arena(&mut self, a: *mut Arena) {
-        if self.nreserve < ARENA_RESERVE {
+        if self.nreserve < self.reserve_cap {
             // SAFETY: `a` is live, ours, on no list.
             unsafe { (*a).next = self.reserve };
             self.reserve = a;
@@ -535,6 +549,7 @@ impl CoreHeap {
         } else {
             // SAFETY: as above; it holds no live block.
             unsafe { self.release_arena(a) };
+            self.unmapped_since_map += 1;
         }
     }
 
@@ -583,6 +598,9 @@ impl CoreHeap {
             }
         }
         let mut released = 0;
+        // The caller asks for memory back: the reserve shrinks to its base size.
+        self.reserve_cap = ARENA_RESERVE;
+        self.unmapped_since_map = 0;
         while !self.reserve.is_null() {
             let a = self.reserve;
             // SAFETY: reserve arenas are live, ours and empty.
@@ -684,7 +702,7 @@ impl CoreHeap {
                 let fresh = POOLS_PER_ARENA + 1 - (*a).next_fresh as usize;
                 assert_eq!(
                     (*a).nfreepools as usize,
-                    (*a).nstack as usize + fresh,
+                    (*a).freed.count_ones() as usize + fresh,
                     "arena free-pool count"
                 );
                 n += 1;
@@ -707,7 +725,7 @@ impl CoreHeap {
             nr += 1;
         }
         assert_eq!(nr, self.nreserve, "reserve count");
-        assert!(nr <= ARENA_RESERVE);
+        assert!(nr <= self.reserve_cap && self.reserve_cap <= ARENA_RESERVE_MAX);
     }
 
     /// Adds this heap's figures to `s`.
@@ -722,11 +740,11 @@ impl CoreHeap {
         let mut a = self.all;
         while !a.is_null() {
             // SAFETY: arenas on `all` are live and ours; carved pools below
-            // `next_fresh` that are not on the free stack are initialised.
+            // `next_fresh` that are not in `freed` are initialised.
             unsafe {
                 let mut free_slot = [false; POOLS_PER_ARENA + 1];
-                for i in 0..(*a).nstack as usize {
-                    free_slot[(*a).stack[i] as usize] = true;
+                for (i, slot) in free_slot.iter_mut().enumerate() {
+                    *slot = (*a).freed & (1u64 << i) != 0;
                 }
                 s.pools_free += (*a).nfreepools as usize;
                 for (idx, free) in free_slot

@@ -44,6 +44,15 @@
 //! * **`ARENA_RESERVE` = 4.** Empty arenas kept mapped (4 MiB) instead of returned at
 //!   once: CPython 3.11 returns an arena the moment it empties, and under batch churn that
 //!   costs it up to 50x the page faults of glibc. `trim()` returns the reserve too.
+//! * **`ARENA_RESERVE_MAX` = 64.** A heap that frees a batch of arenas and then maps
+//!   fresh ones (a collector freeing a million dead objects that the program then
+//!   allocates again) pays an `munmap`, an `mmap` and 256 page faults per arena per
+//!   round; unmapping 60 arenas was about 4 ns of the 20-25 ns per object that
+//!   `coil-gc` spends freeing a dead cycle. So each fresh mapping that follows
+//!   unmaps raises the reserve by the number unmapped, up to 64 arenas (64 MiB, the
+//!   ceiling of glibc's dynamic trim threshold); `trim()` gives it all back and resets
+//!   the reserve to 4. A program that frees once (`rss-after-free-ordered`) never
+//!   maps again after unmapping, so it still gets its memory back at once.
 //!
 //! # Measured
 //!
@@ -100,6 +109,10 @@ pub const NB_SMALL_SIZE_CLASSES: usize = SMALL_REQUEST_THRESHOLD / ALIGNMENT;
 pub const POOL_HEADER_SIZE: usize = 48;
 /// Empty arenas kept mapped for reuse before further empty arenas go back to the OS.
 pub const ARENA_RESERVE: usize = 4;
+/// The most empty arenas a heap that churns in big batches keeps mapped (64 MiB; the
+/// reserve grows from [`ARENA_RESERVE`] towards it only after the heap had to map
+/// arenas again right after unmapping some, and `trim()` resets it).
+pub const ARENA_RESERVE_MAX: usize = 64;
 
 /// Freed blocks each heap keeps per size class in its free cache (a stack of
 /// pointers) before handing half of them back to their pools.

@@ -26,7 +26,9 @@
 //! * **Arenas** come from `mmap`, aligned to their size. Each heap keeps its arenas
 //!   with free pools sorted fullest first, so new pools come from nearly full arenas and
 //!   the others drain; an arena that empties goes back to the OS, except for a reserve
-//!   of four kept mapped to absorb batch churn.
+//!   of four kept mapped to absorb batch churn (grown up to 64 for a heap that maps
+//!   arenas again right after unmapping some; `trim` resets it). Free pools are taken
+//!   lowest address first, so a batch freed and allocated again keeps address order.
 //! * **A free cache** of up to 64 freed pointers per class sits in front of the pools
 //!   (like a thread cache): a free under churn then touches neither the block nor its
 //!   pool header, which is where most of the time went otherwise.
