@@ -573,11 +573,33 @@ impl CoreHeap {
     }
 
     /// Takes in remote frees and sends every cached block home (to its pool, or to its
-    /// owner's remote list): what a heap does before it is abandoned. Keeps the reserve
-    /// and resident free pools, so a thread that replaces it starts warm.
+    /// owner's remote list): what a heap does before it is abandoned. Keeps the base
+    /// reserve ([`ARENA_RESERVE`] arenas; a grown one shrinks back, since no thread
+    /// churns on this heap until one adopts it) and resident free pools, so a thread
+    /// that replaces it starts warm.
     pub(crate) fn flush(&mut self, remote: &AtomicPtr<u8>) {
         self.drain_remote(remote);
         self.flush_all_caches();
+        self.shrink_reserve(ARENA_RESERVE);
+    }
+
+    /// Unmaps reserve arenas until at most `keep` are left, and resets the reserve's
+    /// size to its base. Returns the bytes released.
+    fn shrink_reserve(&mut self, keep: usize) -> usize {
+        self.reserve_cap = ARENA_RESERVE;
+        self.unmapped_since_map = 0;
+        let mut released = 0;
+        while self.nreserve > keep {
+            let a = self.reserve;
+            // SAFETY: reserve arenas are live, ours and empty.
+            unsafe {
+                self.reserve = (*a).next;
+                self.nreserve -= 1;
+                released += ARENA_SIZE;
+                self.release_arena(a);
+            }
+        }
+        released
     }
 
     /// Gives cached memory back to the OS: kept-empty pools, reserve arenas, and the
@@ -597,20 +619,8 @@ impl CoreHeap {
                 }
             }
         }
-        let mut released = 0;
-        // The caller asks for memory back: the reserve shrinks to its base size.
-        self.reserve_cap = ARENA_RESERVE;
-        self.unmapped_since_map = 0;
-        while !self.reserve.is_null() {
-            let a = self.reserve;
-            // SAFETY: reserve arenas are live, ours and empty.
-            unsafe {
-                self.reserve = (*a).next;
-                self.nreserve -= 1;
-                released += ARENA_SIZE;
-                self.release_arena(a);
-            }
-        }
+        // The caller asks for memory back: all of the reserve goes.
+        let mut released = self.shrink_reserve(0);
         let mut a = self.all;
         while !a.is_null() {
             // SAFETY: arenas on `all` are live and ours.

@@ -102,3 +102,36 @@ fn a_batch_freed_in_order_is_handed_out_again_in_address_order() {
         unsafe { heap.dealloc(p, l) };
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "maps dozens of arenas")]
+fn an_abandoned_heap_keeps_only_the_base_reserve() {
+    use coil_heap::GlobalHeap;
+    use std::alloc::GlobalAlloc;
+    let per_arena = geometry::POOLS_PER_ARENA * geometry::blocks_per_pool(3);
+    let n = 3 * geometry::ARENA_RESERVE * per_arena;
+    let grown = std::thread::spawn(move || {
+        let l = Layout::new::<[u8; 64]>();
+        for _ in 0..3 {
+            // SAFETY: a non-zero layout; every block is freed with it.
+            let blocks: Vec<*mut u8> = (0..n).map(|_| unsafe { GlobalHeap.alloc(l) }).collect();
+            for p in blocks {
+                assert!(!p.is_null());
+                // SAFETY: live blocks of this heap with their layout.
+                unsafe { GlobalHeap.dealloc(p, l) };
+            }
+        }
+        GlobalHeap::stats().arenas_reserved
+    })
+    .join()
+    .unwrap();
+    assert!(grown > geometry::ARENA_RESERVE, "reserve of {grown} arenas");
+    // The thread exited: its heap was abandoned with the base reserve only.
+    let s = GlobalHeap::stats();
+    assert!(
+        s.arenas_reserved <= geometry::ARENA_RESERVE * s.heaps,
+        "{} arenas kept by {} heaps",
+        s.arenas_reserved,
+        s.heaps
+    );
+}
