@@ -870,3 +870,40 @@ fn spsc_receiver_killed_at_random_points_loses_nothing_it_had_not_taken() {
         assert_eq!(rx.try_recv().unwrap(), m);
     }
 }
+
+#[test]
+fn spsc_receiver_killed_inside_a_streamed_message_closes_the_ring() {
+    let _serial = common::serial();
+    // A message far larger than the buffer streams through it for several
+    // milliseconds; the receiving child is killed meanwhile, leaving `head`
+    // inside it. (If the child finishes first, the round is repeated.)
+    let big = vec![7u8; 48 << 20];
+    for _ in 0..8 {
+        let ring = SpscRing::anonymous(&SpscOptions::new().capacity(4096)).unwrap();
+        let tx = ring.sender().unwrap();
+        let rx = ring.receiver().unwrap();
+        let pid = fork_child(|| {
+            let mut buf = Vec::new();
+            while rx.recv_into(&mut buf).is_ok() {}
+            0
+        });
+        drop(rx);
+        let msg = big.clone();
+        let sender = std::thread::spawn(move || (tx.send(&msg), tx));
+        std::thread::sleep(Duration::from_millis(2));
+        kill_and_reap(pid);
+        let (r, _tx) = sender.join().unwrap();
+        if r != Err(Error::Disconnected) {
+            continue; // the child read it all before it died
+        }
+        // The next receiver (the sender still attached) must not wait for a
+        // header inside the payload.
+        let rx = ring.receiver().unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(Error::Disconnected)
+        );
+        return;
+    }
+    panic!("the receiver never died inside the streamed message");
+}

@@ -50,7 +50,12 @@
 //!    ring and reports [`Error::Disconnected`]: nothing after that frame can
 //!    be framed correctly, and an SPSC ring has no other sender to serve.
 //!    Only a stream frame can be partial: a whole frame is published in
-//!    one store.
+//!    one store. Likewise a receiver that dies inside a stream frame leaves
+//!    `head` in its middle (it releases space chunk by chunk); the next
+//!    receive finds `head` strictly inside the recorded bounds of the last
+//!    stream frame (`Control::stream`), closes the ring and reports
+//!    [`Error::Disconnected`] instead of waiting for a header that cannot
+//!    come.
 //! 4. The receiver releases space lazily: while the next frame is already
 //!    published, it stores `head` only once `capacity / 8` bytes have
 //!    gathered; it stores it at once when the next header is not published
@@ -1261,6 +1266,12 @@ impl SpscReceiver {
         self.release();
         let mut start = ctl.head.0.load(Ordering::Relaxed);
         self.head.set(start);
+        let [s0, s1] = [0, 1].map(|i| ctl.stream.0[i].load(Ordering::Acquire));
+        if s0 < start && start < s1 {
+            // A receiver died inside a stream frame (invariant 3).
+            ctl.close();
+            return Err(Error::Disconnected);
+        }
         let (kind, len) = loop {
             let (kind, len) = self.header(start, w)?;
             if kind != WRAP {
