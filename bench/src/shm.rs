@@ -101,6 +101,8 @@ pub struct Link {
     len: usize,
     buf: Vec<u8>,
     batch: bool,
+    /// The parent's CPU mask before the link pinned it (restored on drop).
+    parent_mask: Option<libc::cpu_set_t>,
 }
 
 /// Messages per `send_many` call of a [`Kind::CoilBatch`] stream.
@@ -135,11 +137,15 @@ impl Link {
             }
             Kind::Pipe => Rings::Pipe(pipe(), pipe()),
         };
+        let cpus = two_cpus();
         // SAFETY: the child only runs `child_loop` over objects made above and
         // then `_exit`s.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
+            if let Some((_, cpu)) = cpus {
+                pin_self(cpu);
+            }
             let (rx, tx) = match &rings {
                 Rings::Spsc(a, b) => (
                     Rx::Spsc(a.receiver().unwrap()),
@@ -179,6 +185,7 @@ impl Link {
             len,
             buf: Vec::with_capacity(len),
             batch: kind == Kind::CoilBatch,
+            parent_mask: cpus.map(|(cpu, _)| pin_self(cpu)),
         }
     }
 
@@ -224,6 +231,46 @@ impl Drop for Link {
         let mut st = 0;
         // SAFETY: reaping our own child.
         unsafe { libc::waitpid(self.pid, &mut st, 0) };
+        if let Some(mask) = self.parent_mask.take() {
+            // SAFETY: a valid mask for this thread (it was its own).
+            unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &mask) };
+        }
+    }
+}
+
+/// Where a link's two processes run: two different CPUs the harness may use
+/// (the first two of its affinity mask), so every transport is measured
+/// between two CPUs rather than wherever the scheduler first puts the child
+/// (a child started on the parent's CPU can share it for whole streams, which
+/// measures time slices, not the transport). `None` with fewer than two CPUs,
+/// or with `COIL_BENCH_NO_PIN` set: then nothing is pinned.
+fn two_cpus() -> Option<(usize, usize)> {
+    if std::env::var_os("COIL_BENCH_NO_PIN").is_some() {
+        return None;
+    }
+    // SAFETY: a zeroed cpu_set_t is an empty set; the call fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size given.
+    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return None;
+    }
+    // SAFETY: CPU_ISSET only reads the set.
+    let mut allowed =
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) });
+    Some((allowed.next()?, allowed.next()?))
+}
+
+/// Pins the calling thread to `cpu`; returns its mask before.
+fn pin_self(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: zeroed cpu_set_t values are empty sets; the calls read and
+    // write valid sets of the size given.
+    unsafe {
+        let mut old: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut old);
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one);
+        old
     }
 }
 
