@@ -1266,7 +1266,14 @@ impl SpscReceiver {
         self.release();
         let mut start = ctl.head.0.load(Ordering::Relaxed);
         self.head.set(start);
-        let [s0, s1] = [0, 1].map(|i| ctl.stream.0[i].load(Ordering::Acquire));
+        // The end first: the sender records a new stream frame's start, then
+        // its end (both Release), possibly right now. An end read with
+        // Acquire brings the start stored before it, so the pair is never an
+        // old start with a new end, which would put a live receiver's `head`
+        // (the end of the last frame) "inside" a stream frame that never
+        // held it. An old end is at most `start` here: no false alarm.
+        let s1 = ctl.stream.0[1].load(Ordering::Acquire);
+        let s0 = ctl.stream.0[0].load(Ordering::Acquire);
         if s0 < start && start < s1 {
             // A receiver died inside a stream frame (invariant 3).
             ctl.close();
