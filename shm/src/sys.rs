@@ -69,6 +69,18 @@ pub(crate) fn reset_pid_after_fork() -> u32 {
     p
 }
 
+/// Seconds on the system's monotonic clock (the same clock in every
+/// process of the machine); async-signal-safe (fork handlers call it).
+pub(crate) fn monotonic_secs() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64
+}
+
 /// Whether `pid` names a live process that is not a zombie.
 pub(crate) fn pid_alive(pid: u32) -> bool {
     if pid == 0 {

@@ -70,8 +70,11 @@
 //! leave no window in which the ring looks abandoned, the `pthread_atfork`
 //! prepare handler registers an entry for the child *before* the fork,
 //! under the parent's pid and marked pending, and the child handler claims
-//! it with its own pid. (If the child is killed before its first
-//! instruction, that entry lives as long as the parent does.) `counts`
+//! it with its own pid. A child killed before its first instruction never
+//! claims it, and the parent's pid in it is alive, so the entry is stamped
+//! with the monotonic second of the fork and a scan clears it once it has
+//! been pending for `PENDING_GRACE_SECS` (a child not scheduled for that
+//! long finds its entry gone and registers afresh). `counts`
 //! holds the registered number per role, for a cheap check on every operation;
 //! the slow path (before sleeping, and every `RECHECK`) scans the table,
 //! clears entries whose process is dead, and so finds out that a side is gone
@@ -176,7 +179,30 @@ pub(crate) struct Control {
 }
 
 /// Marks an entry made by a parent about to fork, for the child to claim.
+/// It carries the parent's pid (the child's is not known yet) and, in the
+/// bits from [`STAMP_SHIFT`], the monotonic second it was made: a child
+/// killed before it ran its fork handler never claims it, and the parent
+/// being alive says nothing about the child, so a scan treats an entry still
+/// pending [`PENDING_GRACE_SECS`] after the fork as dead (a peer waiting on
+/// that side then learns it is gone instead of waiting forever). A child
+/// that was merely not scheduled for that long registers afresh.
 const PENDING: u64 = 1 << 40;
+/// Where a pending entry's stamp starts (23 bits: seconds, wrapping).
+const STAMP_SHIFT: u32 = 41;
+const STAMP_MASK: u64 = (1 << (64 - STAMP_SHIFT)) - 1;
+/// How long a pending entry counts as live without being claimed.
+const PENDING_GRACE_SECS: u64 = 2;
+
+fn pending_entry(role: usize, parent: u32) -> u64 {
+    entry(role, parent) | PENDING | ((sys::monotonic_secs() & STAMP_MASK) << STAMP_SHIFT)
+}
+
+/// Whether the pending entry `v` is older than the grace period.
+fn pending_expired(v: u64) -> bool {
+    let made = v >> STAMP_SHIFT;
+    let age = sys::monotonic_secs().wrapping_sub(made) & STAMP_MASK;
+    age >= PENDING_GRACE_SECS
+}
 
 fn entry(role: usize, pid: u32) -> u64 {
     ((role as u64 + 1) << 32) | pid as u64
@@ -213,11 +239,15 @@ impl Control {
         None
     }
 
-    /// Turn entry `idx` from `from` into `to` (a child claiming its pending entry).
-    fn claim(&self, idx: usize, from: u64, to: u64) -> bool {
+    /// Turn entry `idx`, if it is still the pending entry of `(role, parent)`
+    /// (whatever its stamp), into `to` (a child claiming its pending entry).
+    /// Fails if a scan found it expired and cleared it (or reused the slot).
+    fn claim(&self, idx: usize, role: usize, parent: u32, to: u64) -> bool {
         self.peers.get(idx).is_some_and(|e| {
-            e.compare_exchange(from, to, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
+            let v = e.load(Ordering::SeqCst);
+            v & !(STAMP_MASK << STAMP_SHIFT) == entry(role, parent) | PENDING
+                && e.compare_exchange(v, to, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
         })
     }
 
@@ -246,7 +276,8 @@ impl Control {
             if role > 1 {
                 continue;
             }
-            if sys::pid_alive(v as u32) {
+            let pending_dead = v & PENDING != 0 && pending_expired(v);
+            if !pending_dead && sys::pid_alive(v as u32) {
                 live[role] += 1;
             } else if e
                 .compare_exchange(v, 0, Ordering::SeqCst, Ordering::Relaxed)
@@ -355,7 +386,7 @@ extern "C" fn fork_prepare() {
         // parent's pid, so no one sees the ring without it while the child
         // has not run yet; the child claims it with its own pid.
         let i = ctl
-            .try_register_raw(r.role, entry(r.role, parent) | PENDING)
+            .try_register_raw(r.role, pending_entry(r.role, parent))
             .unwrap_or(NO_ENTRY);
         r.pending.store(i, Ordering::Relaxed);
     }
@@ -381,8 +412,7 @@ extern "C" fn fork_child() {
         // still mapped (the owning handle exists in the child's copy).
         let ctl = unsafe { &*r.ctl };
         let p = r.pending.swap(NO_ENTRY, Ordering::Relaxed);
-        let claimed =
-            p != NO_ENTRY && ctl.claim(p, entry(r.role, parent) | PENDING, entry(r.role, me));
+        let claimed = p != NO_ENTRY && ctl.claim(p, r.role, parent, entry(r.role, me));
         let idx = if claimed {
             Some(p)
         } else {
@@ -562,6 +592,44 @@ pub(crate) fn block<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn control() -> Box<Control> {
+        // SAFETY: every field of `Control` is an integer or an atomic
+        // integer (in `Padded` wrappers), for which all-zero is valid: an
+        // empty, unclosed control block.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+
+    fn stamped(role: usize, pid: u32, secs_ago: u64) -> u64 {
+        let made = sys::monotonic_secs().wrapping_sub(secs_ago) & STAMP_MASK;
+        entry(role, pid) | PENDING | (made << STAMP_SHIFT)
+    }
+
+    #[test]
+    fn a_pending_entry_counts_while_fresh_and_is_cleared_once_expired() {
+        let ctl = control();
+        let parent = sys::my_pid();
+        // A fork's entry for its child, under the (live) parent's pid.
+        let fresh = ctl.try_register_raw(1, stamped(1, parent, 0)).unwrap();
+        assert_eq!(ctl.reap_dead(), [0, 1], "a fresh pending entry is live");
+        assert!(!ctl.gone(1, true));
+        // The child claims it whatever its stamp says.
+        assert!(ctl.claim(fresh, 1, parent, entry(1, parent)));
+        ctl.deregister(fresh, 1, parent);
+        // A child killed before its fork handler ran: the entry outlives
+        // the grace period and a scan clears it, though the parent lives.
+        let stale = ctl
+            .try_register_raw(1, stamped(1, parent, PENDING_GRACE_SECS + 1))
+            .unwrap();
+        assert_eq!(ctl.reap_dead(), [0, 0]);
+        assert!(ctl.gone(1, false), "the count dropped with the entry");
+        assert!(ctl.gone(1, true));
+        // A child that runs after all finds its entry gone.
+        assert!(!ctl.claim(stale, 1, parent, entry(1, parent)));
+        // Another role's pending entry is not claimed by mistake.
+        let other = ctl.try_register_raw(0, stamped(0, parent, 0)).unwrap();
+        assert!(!ctl.claim(other, 1, parent, entry(1, parent)));
+    }
 
     fn signal() -> Signal {
         Signal {
