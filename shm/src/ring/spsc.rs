@@ -55,7 +55,9 @@
 //!    receive finds `head` strictly inside the recorded bounds of the last
 //!    stream frame (`Control::stream`), closes the ring and reports
 //!    [`Error::Disconnected`] instead of waiting for a header that cannot
-//!    come.
+//!    come. A sender whose stream send fails after the frame's header is
+//!    published (its receiver died or the ring closed) closes the ring too:
+//!    the frame stays torn while the sender lives.
 //! 4. The receiver releases space lazily: while the next frame is already
 //!    published, it stores `head` only once `capacity / 8` bytes have
 //!    gathered; it stores it at once when the next header is not published
@@ -812,13 +814,29 @@ impl SpscSender {
         let ctl = inner.ctl();
         let end = start + frame_len(msg.len());
         // The whole buffer, so the receiver finds one frame in it.
-        let mut free = self.room(start, inner.cap, w)? - 8;
+        let free = self.room(start, inner.cap, w)? - 8;
         // Recorded before the header (invariants 7 and 8).
         ctl.stream.0[0].store(start, Ordering::Release);
         ctl.stream.0[1].store(end, Ordering::Release);
         let header = inner.header(STREAM, start, msg.len() as u64);
         // SAFETY: the buffer is free, so ours; atomic header store.
         unsafe { inner.word(start) }.store(header, Ordering::Release);
+        // From here on the frame is published: a send that fails part way
+        // (the receiver died or the ring was closed) leaves it torn while
+        // this sender lives, and nothing after it could be framed, so the
+        // ring is closed (a receiver attached later gets `Disconnected`
+        // instead of waiting for the rest of the payload).
+        let r = self.stream_body(start, end, msg, free);
+        if r.is_err() {
+            ctl.close();
+        }
+        r
+    }
+
+    /// The payload of a stream frame whose header is published at `start`.
+    fn stream_body(&self, start: u64, end: u64, msg: &[u8], mut free: u64) -> Result<()> {
+        let inner = &*self.inner;
+        let ctl = inner.ctl();
         let nowait = Wait::new(inner.spin, None);
         let mut pos = start + 8;
         let mut rest = msg;
