@@ -752,18 +752,9 @@ impl CoreHeap {
             // SAFETY: arenas on `all` are live and ours; carved pools below
             // `next_fresh` that are not in `freed` are initialised.
             unsafe {
-                let mut free_slot = [false; POOLS_PER_ARENA + 1];
-                for (i, slot) in free_slot.iter_mut().enumerate() {
-                    *slot = (*a).freed & (1u64 << i) != 0;
-                }
                 s.pools_free += (*a).nfreepools as usize;
-                for (idx, free) in free_slot
-                    .iter()
-                    .enumerate()
-                    .take((*a).next_fresh as usize)
-                    .skip(1)
-                {
-                    if *free {
+                for idx in 1..(*a).next_fresh as usize {
+                    if (*a).freed & (1u64 << idx) != 0 {
                         continue;
                     }
                     let p = arena::pool_at(a, idx);
